@@ -1,0 +1,128 @@
+//! Conversations: one [`ConversationActor`] per active conversation, plus the handlers of the
+//! `conv/*` and `logs` commands that need no actor (they read the store).
+//!
+//! The actor owns what must be serial for one conversation: sequence numbers, the message
+//! append, delivery to members, members' read and delivered marks. It is started on demand
+//! by the [`Directory`], keeps its state apart from itself ([`ConvState`]), loads that state
+//! from the store on its first operation, and stops after `conversation_idle_secs` with
+//! nothing to do.
+//!
+//! Files: [`direct`] (send → sequence → durable commit → ack → fan-out), [`receipt`]
+//! (receive-acks and `read`), [`start`] (`conv/start`), [`query`] (`conv/query`),
+//! [`logs`] (history), [`doc`] (the JSON shape of a conversation).
+
+pub mod direct;
+pub mod directory;
+pub mod doc;
+pub mod logs;
+pub mod query;
+pub mod receipt;
+pub mod start;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster_derive::RactorMessage;
+
+pub use self::direct::DirectReq;
+pub use self::directory::Directory;
+use self::state::ConvState;
+use crate::node::Node;
+use crate::store::StoreError;
+
+/// Operations for a conversation, sent through the [`Directory`].
+#[derive(Debug)]
+pub enum ConvOp {
+    /// A client sends a message.
+    Direct(Box<DirectReq>),
+    /// A client acknowledges receiving messages: up to message `mid`, or up to time `tots`.
+    Ack {
+        from: Arc<str>,
+        mid: Option<String>,
+        tots: Option<i64>,
+    },
+    /// A client has read up to message `mid` / time `ts` (or everything, if neither).
+    Read {
+        from: Arc<str>,
+        session: u64,
+        mid: Option<String>,
+        ts: Option<i64>,
+    },
+}
+
+/// Messages of the conversation actor.
+#[derive(Debug, RactorMessage)]
+pub enum ConvMsg {
+    /// An operation from the [`Directory`] (counted for idle retirement).
+    Op(ConvOp),
+    /// The commit pipeline made the append of `seq` durable (or failed to).
+    Committed { seq: u64, result: Result<(), StoreError> },
+    /// Time to check whether the actor is idle.
+    Tick,
+}
+
+/// Start arguments.
+pub struct ConvArgs {
+    pub node: Arc<Node>,
+    pub cid: Arc<str>,
+}
+
+/// The actor of one conversation.
+pub struct ConversationActor;
+
+impl Actor for ConversationActor {
+    type Msg = ConvMsg;
+    type State = ConvState;
+    type Arguments = ConvArgs;
+
+    async fn pre_start(&self, myself: ActorRef<ConvMsg>, args: ConvArgs) -> Result<ConvState, ActorProcessingErr> {
+        let idle = Duration::from_secs(args.node.config.limits.conversation_idle_secs.max(1));
+        let ticker = myself.send_interval(idle / 2, || ConvMsg::Tick);
+        Ok(ConvState::new(args.node, args.cid, ticker))
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ConvMsg>,
+        msg: ConvMsg,
+        state: &mut ConvState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ConvMsg::Op(op) => {
+                state.handled += 1;
+                state.touch();
+                if let Err(err) = state.ensure_loaded() {
+                    state.fail(op, err);
+                    return Ok(());
+                }
+                match op {
+                    ConvOp::Direct(req) => state.direct(&myself, req),
+                    ConvOp::Ack { from, mid, tots } => state.ack(&from, mid.as_deref(), tots),
+                    ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
+                }
+            }
+            ConvMsg::Committed { seq, result } => {
+                if let Err(err) = state.committed(seq, result) {
+                    // The store failed under us: our sequence numbers may no longer match
+                    // it. Stop; the next operation starts an actor that reloads.
+                    tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation");
+                    state.node.convs.remove_if(&state.cid, myself.get_id());
+                    myself.stop(Some(err.to_string()));
+                }
+            }
+            ConvMsg::Tick => {
+                if state.is_idle() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
+                    myself.stop(None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<ConvMsg>, state: &mut ConvState) -> Result<(), ActorProcessingErr> {
+        state.ticker.abort();
+        Ok(())
+    }
+}

@@ -1,0 +1,188 @@
+//! Receive-acks and `read`: members' delivered and read marks.
+//!
+//! - A receive-ack (`ack {cid, mid}` or the JS form `ack {cid, fromts, tots}`) moves the
+//!   member's delivered mark. In a one-to-one conversation, the sender of each newly
+//!   delivered message that asked for a receipt (`r`) gets `rcp {id, cid, t, from}`.
+//! - `read {cid, mid?, timestamp?}` moves the member's read mark (to the newest message if
+//!   neither is given). The member's other devices get an `unread` push with the remaining
+//!   count; in a one-to-one conversation the other member gets `rcp {cid, t, read: true}`.
+//!
+//! Marks only move forward, and only members move them. Like acks, the pushes a mark
+//! causes go out once the mark is durable, so history read after a receipt shows it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::state::ConvState;
+use crate::protocol::frame::{self, push};
+use crate::protocol::{CommandType, GenericCommand, RcpCommand, UnreadCommand, UnreadTuple};
+use crate::store::StoreError;
+use crate::store::msg::cursor_write;
+use crate::store::records::Cursor;
+
+/// Unread counts are reported up to this number ("99+").
+pub const MAX_UNREAD: u64 = 100;
+
+/// A push to send once a mark is durable: to every session of `to` but `skip`.
+struct Notice {
+    to: Arc<str>,
+    skip: Option<u64>,
+    frame: Bytes,
+}
+
+impl ConvState {
+    pub fn ack(&mut self, from: &Arc<str>, mid: Option<&str>, tots: Option<i64>) {
+        if let Err(err) = self.try_ack(from, mid, tots) {
+            tracing::warn!(cid = %self.cid, error = %err, "receive-ack not recorded");
+        }
+    }
+
+    fn try_ack(&mut self, from: &Arc<str>, mid: Option<&str>, tots: Option<i64>) -> Result<(), StoreError> {
+        if !self.exists || !self.is_member(from) {
+            return Ok(());
+        }
+        let upto = match (mid, tots) {
+            (Some(mid), _) => self.seq_of_mid(mid)?.unwrap_or(0),
+            (None, Some(tots)) => self.seq_at_time(tots)?,
+            (None, None) => return Ok(()),
+        };
+        let now = self.node.now_ms();
+        let cursor = self.cursor(from)?;
+        if upto <= cursor.ack_seq {
+            return Ok(());
+        }
+        let previous = cursor.ack_seq;
+        cursor.ack_seq = upto;
+        cursor.ack_at = now;
+        let cursor = *cursor;
+
+        let mut notices = Vec::new();
+        if self.peer_of(from).is_some() {
+            let receipted = self
+                .recent
+                .iter()
+                .filter(|r| r.seq > previous && r.seq <= upto && r.receipt && r.from != *from);
+            for msg in receipted {
+                let rcp = RcpCommand {
+                    id: Some(msg.mid.clone()),
+                    cid: Some(self.cid.to_string()),
+                    t: Some(now),
+                    from: Some(from.to_string()),
+                    ..Default::default()
+                };
+                let cmd = GenericCommand {
+                    rcp_message: Some(rcp),
+                    ..push(CommandType::Rcp, None, Some(now))
+                };
+                notices.push(Notice {
+                    to: msg.from.clone(),
+                    skip: None,
+                    frame: frame::encode(&cmd),
+                });
+            }
+        }
+        self.save_mark(from, &cursor, notices);
+        Ok(())
+    }
+
+    pub fn read(&mut self, from: &Arc<str>, session: u64, mid: Option<&str>, ts: Option<i64>) {
+        if let Err(err) = self.try_read(from, session, mid, ts) {
+            tracing::warn!(cid = %self.cid, error = %err, "read mark not recorded");
+        }
+    }
+
+    fn try_read(
+        &mut self,
+        from: &Arc<str>,
+        session: u64,
+        mid: Option<&str>,
+        ts: Option<i64>,
+    ) -> Result<(), StoreError> {
+        if !self.exists || !self.is_member(from) {
+            return Ok(());
+        }
+        let upto = match (mid.and_then(|mid| self.seq_of_mid(mid).transpose()), ts) {
+            (Some(seq), _) => seq?,
+            (None, Some(ts)) if ts > 0 => self.seq_at_time(ts)?,
+            _ => self.committed_seq,
+        };
+        let read_ts = self.timestamp_of(upto)?;
+        let (now, last) = (self.node.now_ms(), self.committed_seq);
+        let cursor = self.cursor(from)?;
+        if upto > cursor.read_seq {
+            cursor.read_seq = upto;
+            cursor.read_ts = read_ts;
+        }
+        cursor.read_at = now;
+        let cursor = *cursor;
+
+        // The reader's other devices learn the new count.
+        let unread = last.saturating_sub(cursor.read_seq).min(MAX_UNREAD);
+        let tuple = UnreadTuple {
+            cid: self.cid.to_string(),
+            unread: unread as i32,
+            mentioned: Some(false),
+            ..Default::default()
+        };
+        let unread_push = GenericCommand {
+            unread_message: Some(UnreadCommand {
+                convs: vec![tuple],
+                notif_time: Some(now),
+            }),
+            ..push(CommandType::Unread, None, Some(now))
+        };
+        let mut notices = vec![Notice {
+            to: from.clone(),
+            skip: Some(session),
+            frame: frame::encode(&unread_push),
+        }];
+        if let Some(peer) = self.peer_of(from) {
+            let rcp = RcpCommand {
+                cid: Some(self.cid.to_string()),
+                t: Some(cursor.read_ts),
+                read: Some(true),
+                from: Some(from.to_string()),
+                ..Default::default()
+            };
+            let cmd = GenericCommand {
+                rcp_message: Some(rcp),
+                ..push(CommandType::Rcp, None, Some(now))
+            };
+            notices.push(Notice {
+                to: peer.clone(),
+                skip: None,
+                frame: frame::encode(&cmd),
+            });
+        }
+        self.save_mark(from, &cursor, notices);
+        Ok(())
+    }
+
+    /// Stores `client`'s cursor through the pipeline; sends `notices` once it is durable.
+    fn save_mark(&self, client: &str, cursor: &Cursor, notices: Vec<Notice>) {
+        let node = self.node.clone();
+        let write = cursor_write(&self.cid, client, cursor);
+        self.node.store.pipeline.submit(
+            vec![write],
+            Box::new(move |result| {
+                if result.is_ok() {
+                    for notice in notices {
+                        node.presence.deliver([&*notice.to], notice.skip, &notice.frame);
+                    }
+                }
+            }),
+        );
+    }
+
+    /// The timestamp of committed message `seq` (0 for none).
+    fn timestamp_of(&self, seq: u64) -> Result<i64, StoreError> {
+        if seq == 0 {
+            return Ok(0);
+        }
+        if let Some(r) = self.recent.iter().find(|r| r.seq == seq) {
+            return Ok(r.ts);
+        }
+        Ok(self.node.store.messages(&self.cid).get(seq)?.map_or(0, |m| m.ts))
+    }
+}

@@ -1,0 +1,114 @@
+//! `conv/start`: create a conversation (or find the unique one for a member set).
+//!
+//! Members are the `m` list plus the creator, sorted and de-duplicated; every id must be a
+//! valid client id (4103). More than `max_members` is 4304. With `unique: true` the same
+//! member set always gives the same conversation, whatever its name (one store
+//! transaction decides, so racing creators agree). `started` carries `cid`, `cdate`, and
+//! for unique conversations `uniqueId` (plus `existing: true` when it was found, not made).
+//! The other initial members get `conv/joined {cid, initBy}` on every online session.
+//! Chat rooms and temporary conversations are not built yet (4200 with a detail).
+
+use std::sync::Arc;
+
+use super::doc::RESERVED;
+use crate::clock::iso8601;
+use crate::error::ImError;
+use crate::ids;
+use crate::im_err;
+use crate::node::Node;
+use crate::protocol::frame::{self, push};
+use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
+use crate::session::Reply;
+use crate::store::conv::{NewConv, Started};
+
+pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+    let new = match check(node, client, &conv) {
+        Ok(new) => new,
+        Err(err) => return reply.error(&err),
+    };
+    let started = match node
+        .blocking(move |node| Ok(node.store.start_conversation(&new)?))
+        .await
+    {
+        Ok(started) => started,
+        Err(err) => return reply.error(&err),
+    };
+    reply.send(started_reply(&started));
+    if !started.existing {
+        notify_joined(node, client, &started);
+    }
+}
+
+/// Validates the request and builds the conversation to create.
+fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImError> {
+    if conv.transient == Some(true) {
+        return Err(im_err!(InternalError, "chat rooms are not supported yet"));
+    }
+    if conv.temp_conv == Some(true) {
+        return Err(im_err!(InternalError, "temporary conversations are not supported yet"));
+    }
+    let mut members: Vec<String> = conv.m.iter().filter(|m| !m.is_empty()).cloned().collect();
+    members.push(client.to_owned());
+    members.sort();
+    members.dedup();
+    for member in &members {
+        if ids::validate_client_id(member).is_err() {
+            return Err(im_err!(InvalidLogin, "member {member:?} is not a valid client id"));
+        }
+    }
+    let max = node.config.limits.max_members;
+    if members.len() > max {
+        return Err(im_err!(
+            ConversationFull,
+            "{} members; the limit is {max}",
+            members.len()
+        ));
+    }
+    let attrs = match conv.attr.as_ref().map(|a| a.data.trim()).filter(|d| !d.is_empty()) {
+        None => serde_json::Map::new(),
+        Some(data) => match serde_json::from_str(data) {
+            Ok(serde_json::Value::Object(mut attrs)) => {
+                attrs.retain(|key, _| !RESERVED.contains(&key.as_str()));
+                attrs
+            }
+            _ => return Err(im_err!(ConversationApiFailed, "attr must be a JSON object")),
+        },
+    };
+    Ok(NewConv {
+        creator: client.to_owned(),
+        members,
+        attrs: serde_json::Value::Object(attrs).to_string(),
+        unique: conv.unique == Some(true),
+        now_ms: node.now_ms(),
+    })
+}
+
+fn started_reply(started: &Started) -> GenericCommand {
+    GenericCommand {
+        conv_message: Some(ConvCommand {
+            cid: Some(started.cid.clone()),
+            cdate: Some(iso8601(started.record.created_ms)),
+            unique_id: started.record.unique_id.clone(),
+            existing: started.existing.then_some(true),
+            ..Default::default()
+        }),
+        ..frame::command(CommandType::Conv, Some(OpType::Started))
+    }
+}
+
+/// `conv/joined` to the initial members other than the creator.
+fn notify_joined(node: &Node, creator: &str, started: &Started) {
+    let joined = GenericCommand {
+        conv_message: Some(ConvCommand {
+            cid: Some(started.cid.clone()),
+            init_by: Some(creator.to_owned()),
+            ..Default::default()
+        }),
+        ..push(CommandType::Conv, Some(OpType::Joined), Some(node.now_ms()))
+    };
+    let bytes = frame::encode(&joined);
+    for member in started.record.members.iter().filter(|m| *m != creator) {
+        node.presence
+            .for_each(member, |session| session.outbox.send_frame(bytes.clone()));
+    }
+}

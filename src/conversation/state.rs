@@ -1,0 +1,192 @@
+//! The state of a conversation actor, kept apart from the actor.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::ConvOp;
+use super::direct::Pending;
+use crate::error::ImError;
+use crate::node::Node;
+use crate::store::StoreError;
+use crate::store::records::{Cursor, MsgRecord};
+
+/// How many recent messages the actor remembers (for receipts and resend de-duplication
+/// without reading the store).
+const RECENT: usize = 256;
+
+/// What the actor remembers of a recent committed message.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    pub seq: u64,
+    pub ts: i64,
+    pub mid: String,
+    pub from: Arc<str>,
+    pub dt: Option<String>,
+    pub receipt: bool,
+}
+
+impl Recent {
+    pub fn of(seq: u64, record: &MsgRecord) -> Self {
+        Recent {
+            seq,
+            ts: record.ts,
+            mid: record.mid.clone(),
+            from: record.from.as_str().into(),
+            dt: record.dt.clone(),
+            receipt: record.receipt,
+        }
+    }
+}
+
+pub struct ConvState {
+    pub node: Arc<Node>,
+    pub cid: Arc<str>,
+    pub ticker: JoinHandle<()>,
+    /// Operations handled (compared with the directory's count to retire safely).
+    pub handled: u64,
+    last_active_ms: i64,
+    loaded: bool,
+    /// The conversation exists in the store.
+    pub exists: bool,
+    /// Members, sorted.
+    pub members: Vec<Arc<str>>,
+    /// Next sequence number to assign.
+    pub next_seq: u64,
+    /// Highest committed sequence number.
+    pub committed_seq: u64,
+    /// Timestamp of the newest assigned message (timestamps never decrease).
+    pub last_ts: i64,
+    /// Appended, not yet durable.
+    pub pending: BTreeMap<u64, Pending>,
+    /// The last few committed messages, oldest first.
+    pub recent: VecDeque<Recent>,
+    /// Members' marks this actor has loaded or moved (authoritative: all writes go through
+    /// this actor).
+    cursors: HashMap<Arc<str>, Cursor>,
+}
+
+impl ConvState {
+    pub fn new(node: Arc<Node>, cid: Arc<str>, ticker: JoinHandle<()>) -> Self {
+        let now = node.now_ms();
+        ConvState {
+            node,
+            cid,
+            ticker,
+            handled: 0,
+            last_active_ms: now,
+            loaded: false,
+            exists: false,
+            members: Vec::new(),
+            next_seq: 1,
+            committed_seq: 0,
+            last_ts: 0,
+            pending: BTreeMap::new(),
+            recent: VecDeque::new(),
+            cursors: HashMap::new(),
+        }
+    }
+
+    /// Loads the conversation and its newest messages from the store, once.
+    pub fn ensure_loaded(&mut self) -> Result<(), StoreError> {
+        if self.loaded {
+            return Ok(());
+        }
+        let store = &self.node.store;
+        if let Some(record) = store.conversation(&self.cid)? {
+            self.exists = true;
+            self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
+            self.members.sort();
+        }
+        let newest = store.messages(&self.cid).scan(1, u64::MAX, true, RECENT)?;
+        if let Some((seq, msg)) = newest.first() {
+            self.next_seq = seq + 1;
+            self.committed_seq = *seq;
+            self.last_ts = msg.ts;
+        }
+        self.recent = newest.iter().rev().map(|(seq, msg)| Recent::of(*seq, msg)).collect();
+        self.loaded = true;
+        Ok(())
+    }
+
+    pub fn is_member(&self, client: &str) -> bool {
+        self.members.binary_search_by(|m| (**m).cmp(client)).is_ok()
+    }
+
+    /// The other member of a one-to-one conversation.
+    pub fn peer_of(&self, client: &str) -> Option<&Arc<str>> {
+        if self.members.len() != 2 {
+            return None;
+        }
+        self.members.iter().find(|m| &***m != client)
+    }
+
+    pub fn remember(&mut self, recent: Recent) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(recent);
+    }
+
+    /// `client`'s cursor, loaded from the store the first time.
+    pub fn cursor(&mut self, client: &Arc<str>) -> Result<&mut Cursor, StoreError> {
+        if !self.cursors.contains_key(client) {
+            let cursor = self.node.store.cursor(&self.cid, client)?;
+            self.cursors.insert(client.clone(), cursor);
+        }
+        Ok(self.cursors.get_mut(client).expect("just inserted"))
+    }
+
+    /// The seq of committed message `mid`, if it is one of this conversation's.
+    pub fn seq_of_mid(&self, mid: &str) -> Result<Option<u64>, StoreError> {
+        let Some(seq) = crate::ids::message_seq(mid).filter(|&s| s >= 1 && s <= self.committed_seq) else {
+            return Ok(None);
+        };
+        if let Some(r) = self.recent.iter().find(|r| r.seq == seq) {
+            return Ok((r.mid == mid).then_some(seq));
+        }
+        let stored = self.node.store.messages(&self.cid).get(seq)?;
+        Ok(stored.filter(|m| m.mid == mid).map(|_| seq))
+    }
+
+    /// The newest committed seq whose timestamp is at most `ts` (0 if none).
+    pub fn seq_at_time(&self, ts: i64) -> Result<u64, StoreError> {
+        if self.committed_seq == 0 {
+            return Ok(0);
+        }
+        // `recent` holds every committed message from its front on.
+        if let Some(front) = self.recent.front().filter(|front| front.ts <= ts) {
+            return Ok(self
+                .recent
+                .iter()
+                .rev()
+                .find(|r| r.ts <= ts)
+                .map_or(front.seq, |r| r.seq));
+        }
+        let after = self
+            .node
+            .store
+            .messages(&self.cid)
+            .first_seq_after_time(ts, true, self.committed_seq)?;
+        Ok(after - 1)
+    }
+
+    /// Notes activity (idle retirement counts from the last one).
+    pub fn touch(&mut self) {
+        self.last_active_ms = self.node.now_ms();
+    }
+
+    pub fn is_idle(&self) -> bool {
+        let idle_ms = self.node.config.limits.conversation_idle_secs as i64 * 1000;
+        self.pending.is_empty() && self.node.now_ms() - self.last_active_ms >= idle_ms
+    }
+
+    /// Answers an operation that could not run because the store failed.
+    pub fn fail(&mut self, op: ConvOp, err: StoreError) {
+        self.loaded = false;
+        if let ConvOp::Direct(req) = op {
+            req.reply.error(&ImError::from(err));
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! IM errors: LeanCloud's numeric codes with their symbolic reasons.
+//!
+//! Every rejected command is answered with one of these (spec/leancloud-im.md §11,
+//! spec/wire-protocol.md §5.20). The `reason` sent on the wire is the symbolic name
+//! (`INVALID_MESSAGING_TARGET`, …): the JS SDK uses it as the error's message and name.
+//! Free text goes in `detail`.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($($name:ident = $code:literal, $reason:literal;)*) => {
+        /// A LeanCloud IM error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code { $($name,)* }
+
+        impl Code {
+            /// The numeric code sent on the wire.
+            pub fn number(self) -> i32 {
+                match self { $(Code::$name => $code,)* }
+            }
+            /// The symbolic reason sent on the wire.
+            pub fn reason(self) -> &'static str {
+                match self { $(Code::$name => $reason,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    AppNotAvailable = 4100, "APP_NOT_AVAILABLE";
+    SignatureFailed = 4102, "SIGNATURE_FAILED";
+    InvalidLogin = 4103, "INVALID_LOGIN";
+    SessionRequired = 4105, "SESSION_REQUIRED";
+    ReadTimeout = 4107, "READ_TIMEOUT";
+    LoginTimeout = 4108, "LOGIN_TIMEOUT";
+    FrameTooLong = 4109, "FRAME_TOO_LONG";
+    SessionConflict = 4111, "SESSION_CONFLICT";
+    SessionTokenExpired = 4112, "SESSION_TOKEN_EXPIRED";
+    UnparseableRawMessage = 4114, "UNPARSEABLE_RAW_MESSAGE";
+    InternalError = 4200, "INTERNAL_ERROR";
+    ConversationApiFailed = 4301, "CONVERSATION_API_FAILED";
+    ConversationNotFound = 4303, "CONVERSATION_NOT_FOUND";
+    ConversationFull = 4304, "CONVERSATION_FULL";
+    ConversationQueryFailed = 4310, "CONVERSATION_QUERY_FAILED";
+    ConversationLogFailed = 4311, "CONVERSATION_LOG_FAILED";
+    ConversationLogRejected = 4312, "CONVERSATION_LOG_REJECTED";
+    InvalidMessagingTarget = 4401, "INVALID_MESSAGING_TARGET";
+}
+
+/// An error answered to a client request: a code plus optional free-text detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImError {
+    pub code: Code,
+    pub detail: Option<String>,
+}
+
+impl ImError {
+    pub fn new(code: Code) -> Self {
+        ImError { code, detail: None }
+    }
+
+    pub fn with_detail(code: Code, detail: impl Into<String>) -> Self {
+        ImError {
+            code,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+impl From<Code> for ImError {
+    fn from(code: Code) -> Self {
+        ImError::new(code)
+    }
+}
+
+impl fmt::Display for ImError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code.number(), self.code.reason())?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ImError {}
+
+/// Builds an [`ImError`]: `im_err!(ConversationNotFound)` or
+/// `im_err!(InvalidLogin, "client id {id:?} is too long")`.
+#[macro_export]
+macro_rules! im_err {
+    ($code:ident) => {
+        $crate::error::ImError::new($crate::error::Code::$code)
+    };
+    ($code:ident, $($fmt:tt)+) => {
+        $crate::error::ImError::with_detail($crate::error::Code::$code, format!($($fmt)+))
+    };
+}
+
+/// Store failures surface to clients as 4200 INTERNAL_ERROR; the detail stays in the log.
+impl From<crate::store::StoreError> for ImError {
+    fn from(err: crate::store::StoreError) -> Self {
+        tracing::error!(error = %err, "store error");
+        ImError::new(Code::InternalError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_carry_numbers_and_symbolic_reasons() {
+        assert_eq!(Code::InvalidMessagingTarget.number(), 4401);
+        assert_eq!(Code::InvalidMessagingTarget.reason(), "INVALID_MESSAGING_TARGET");
+        let err = im_err!(InvalidLogin, "client id {:?} is too long", "x");
+        assert_eq!(err.to_string(), "4103 INVALID_LOGIN: client id \"x\" is too long");
+    }
+}

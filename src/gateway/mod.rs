@@ -1,0 +1,109 @@
+//! The edge: actix-web for HTTP, actix-ws for WebSocket. No chat state lives here.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /` with `Upgrade: websocket` | the IM WebSocket ([`ws`], then [`socket`]) |
+//! | `GET /` | a small JSON status |
+//! | `GET /v1/route`, `GET /2/route` | server discovery ([`route`]) |
+//!
+//! Anything else is a 404 with a JSON body `{code, error}`, the shape of LeanCloud's REST
+//! errors.
+
+pub mod outbox;
+pub mod route;
+pub mod socket;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::node::Node;
+
+/// How clients reach this server.
+#[derive(Debug, Clone)]
+pub struct PublicUrl {
+    /// `https` or `http`.
+    pub secure: bool,
+    /// `host:port` (or `host`).
+    pub host: String,
+}
+
+impl PublicUrl {
+    /// From the configured `public_url`, or else the address actually bound.
+    pub fn new(configured: &str, bound: SocketAddr) -> PublicUrl {
+        let configured = configured.trim().trim_end_matches('/');
+        if let Some(host) = configured.strip_prefix("https://") {
+            return PublicUrl {
+                secure: true,
+                host: host.to_owned(),
+            };
+        }
+        if let Some(host) = configured.strip_prefix("http://") {
+            return PublicUrl {
+                secure: false,
+                host: host.to_owned(),
+            };
+        }
+        if !configured.is_empty() {
+            return PublicUrl {
+                secure: false,
+                host: configured.to_owned(),
+            };
+        }
+        PublicUrl {
+            secure: false,
+            host: bound.to_string(),
+        }
+    }
+
+    /// `http://host` or `https://host`: the SDKs' `server` option.
+    pub fn http_url(&self) -> String {
+        format!("{}://{}", if self.secure { "https" } else { "http" }, self.host)
+    }
+
+    /// `ws://host/` or `wss://host/`: the SDKs' `RTMServers` option.
+    pub fn ws_url(&self) -> String {
+        format!("{}://{}/", if self.secure { "wss" } else { "ws" }, self.host)
+    }
+}
+
+/// What every HTTP handler gets.
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub public: PublicUrl,
+}
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(root))
+        .route("/v1/route", web::get().to(route::rtm_route))
+        .route("/2/route", web::get().to(route::app_route))
+        .default_service(web::to(not_found));
+}
+
+/// `GET /`: the WebSocket when asked to upgrade, else a status document.
+async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    let upgrade = req.headers().get("upgrade").and_then(|v| v.to_str().ok());
+    if upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return ws::upgrade(req, body, state.into_inner()).await;
+    }
+    HttpResponse::Ok().json(json!({
+        "name": "xinshi",
+        "version": env!("CARGO_PKG_VERSION"),
+        "server": state.public.http_url(),
+        "RTMServers": [state.public.ws_url()],
+    }))
+}
+
+async fn not_found() -> HttpResponse {
+    json_error(StatusCode::NOT_FOUND, 404, "not found")
+}
+
+/// An HTTP error with LeanCloud's JSON body `{code, error}`.
+pub fn json_error(status: StatusCode, code: i32, error: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "code": code, "error": error }))
+}

@@ -1,0 +1,169 @@
+//! The outbound side of a socket: one queue per WebSocket, shared by every client logged in
+//! on it, drained by the socket's task.
+//!
+//! Anything — a session actor replying, a conversation actor fanning out — hands frames to
+//! an [`Outbox`] without waiting. Frames leave in the order they were queued, so a reply
+//! queued before the notifications it caused reaches the socket first even when those go
+//! to other clients on the same socket.
+//!
+//! The queue is bounded in bytes: a client that stops reading is disconnected (close code
+//! 1008, "slow reader") instead of growing server memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::protocol::GenericCommand;
+use crate::protocol::frame;
+
+/// Close code for a socket whose reader fell too far behind.
+pub const CLOSE_SLOW_READER: u16 = 1008;
+
+/// What the socket task receives.
+#[derive(Debug)]
+pub enum Out {
+    /// An encoded command. `peer`: the client it is for; the socket adds it as `peerId`
+    /// when it carries more than one client.
+    Frame { bytes: Bytes, peer: Option<Arc<str>> },
+    /// Close the socket with this code and reason.
+    Close { code: u16, reason: &'static str },
+}
+
+/// State shared by the socket task and everyone holding an [`Outbox`] of it.
+#[derive(Debug)]
+pub struct Conn {
+    tx: mpsc::UnboundedSender<Out>,
+    queued: AtomicUsize,
+    limit: usize,
+    clients: AtomicUsize,
+    closing: AtomicBool,
+}
+
+impl Conn {
+    /// A socket's queue; the receiver goes to the socket task.
+    pub fn new(limit: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Out>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Conn {
+            tx,
+            queued: AtomicUsize::new(0),
+            limit,
+            clients: AtomicUsize::new(0),
+            closing: AtomicBool::new(false),
+        };
+        (Arc::new(conn), rx)
+    }
+
+    /// Queues a frame, unless the socket is closing. Past the byte limit, the socket is
+    /// closed as a slow reader.
+    pub fn push(&self, bytes: Bytes, peer: Option<Arc<str>>) {
+        if self.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        let len = bytes.len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.limit {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            self.close(CLOSE_SLOW_READER, "slow reader: outbound queue full");
+            return;
+        }
+        if self.tx.send(Out::Frame { bytes, peer }).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks the socket task to close the socket (once).
+    pub fn close(&self, code: u16, reason: &'static str) {
+        if !self.closing.swap(true, Ordering::Relaxed) {
+            let _ = self.tx.send(Out::Close { code, reason });
+        }
+    }
+
+    /// Called by the socket task after writing a frame of `len` bytes.
+    pub fn sent(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    /// Number of clients logged in on this socket.
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    pub fn set_clients(&self, n: usize) {
+        self.clients.store(n, Ordering::Relaxed);
+    }
+}
+
+/// Where frames for one client on one socket go.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    conn: Arc<Conn>,
+    peer: Arc<str>,
+}
+
+impl Outbox {
+    pub fn new(conn: Arc<Conn>, peer: Arc<str>) -> Self {
+        Outbox { conn, peer }
+    }
+
+    /// The client this outbox serves.
+    pub fn peer(&self) -> &Arc<str> {
+        &self.peer
+    }
+
+    /// Encodes and queues a command for this client.
+    pub fn send(&self, cmd: &GenericCommand) {
+        self.conn.push(frame::encode(cmd), Some(self.peer.clone()));
+    }
+
+    /// Queues an already encoded command (shared by many recipients).
+    pub fn send_frame(&self, bytes: Bytes) {
+        self.conn.push(bytes, Some(self.peer.clone()));
+    }
+
+    /// Queues a frame exactly as encoded (it already names the client if it needs to).
+    pub fn send_raw(&self, bytes: Bytes) {
+        self.conn.push(bytes, None);
+    }
+
+    pub fn conn(&self) -> &Arc<Conn> {
+        &self.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_keep_their_order_and_a_full_queue_closes() {
+        let (conn, mut rx) = Conn::new(10);
+        let outbox = Outbox::new(conn.clone(), "alice".into());
+        outbox.send_frame(Bytes::from_static(b"12345"));
+        outbox.send_raw(Bytes::from_static(b"678"));
+        assert_eq!(conn.queued(), 8);
+        outbox.send_frame(Bytes::from_static(b"too much"));
+        assert!(conn.is_closing());
+        outbox.send_frame(Bytes::from_static(b"x"));
+        let got: Vec<Out> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(matches!(&got[0], Out::Frame { bytes, peer: Some(p) } if &bytes[..] == b"12345" && &**p == "alice"));
+        assert!(matches!(&got[1], Out::Frame { peer: None, .. }));
+        assert!(matches!(
+            &got[2],
+            Out::Close {
+                code: CLOSE_SLOW_READER,
+                ..
+            }
+        ));
+    }
+}

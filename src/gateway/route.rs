@@ -1,0 +1,54 @@
+//! Server discovery: the RTM router (`GET /v1/route`) and the app router (`GET /2/route`),
+//! answered with this server's own addresses (spec/wire-protocol.md §3).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+
+/// Seconds clients may cache a router answer.
+const ROUTE_TTL_SECS: u64 = 3600;
+
+#[derive(Debug, Deserialize)]
+pub struct RouteQuery {
+    #[serde(rename = "appId")]
+    app_id: Option<String>,
+}
+
+/// `GET /v1/route?appId=…&secure=…` → `{server, secondary, ttl}`. `secondary` is the same
+/// server: the SDKs try it after a failure, and JS tries it first after each reconnect.
+pub async fn rtm_route(state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
+    if let Some(err) = check_app(&state, query.app_id.as_deref()) {
+        return err;
+    }
+    let server = state.public.ws_url();
+    HttpResponse::Ok().json(json!({ "server": server, "secondary": server, "ttl": ROUTE_TTL_SECS }))
+}
+
+/// `GET /2/route?appId=…` → host names (no scheme) of every service, all of them this one.
+pub async fn app_route(state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
+    if let Some(err) = check_app(&state, query.app_id.as_deref()) {
+        return err;
+    }
+    let host = state.public.host.clone();
+    HttpResponse::Ok().json(json!({
+        "api_server": host,
+        "engine_server": host,
+        "push_server": host,
+        "rtm_router_server": host,
+        "stats_server": host,
+        "ttl": ROUTE_TTL_SECS,
+    }))
+}
+
+fn check_app(state: &AppState, app_id: Option<&str>) -> Option<HttpResponse> {
+    match app_id {
+        Some(id) if id == state.node.config.app.id => None,
+        _ => Some(super::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            4100,
+            "unknown appId",
+        )),
+    }
+}

@@ -1,0 +1,255 @@
+//! One task per WebSocket, on the HTTP worker that accepted it: it reads frames, answers
+//! what needs no session (`echo`, `session/open`, `session/close`, push-service `login`),
+//! hands everything else to the session actor of the client it names, and writes the
+//! socket's outbound queue.
+//!
+//! - A command without `peerId` belongs to the socket's first client (multiplexing,
+//!   spec/wire-protocol.md §2.7); one naming a client not logged in here gets 4105.
+//! - Frames that do not decode get an `error` (4114) without `i`; the socket stays open.
+//! - No `session/open` within `login_timeout_secs`: closed with 4108. After a login, no
+//!   frame for `read_timeout_secs`: closed with 4107. A frame over `max_frame_bytes`:
+//!   closed with 4109. An outbound queue over its limit: closed with 1008.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
+use ractor::{Actor, ActorRef};
+use tokio::time::{Instant, sleep_until};
+
+use super::outbox::{Conn, Out, Outbox};
+use crate::error::{Code, ImError};
+use crate::im_err;
+use crate::node::Node;
+use crate::protocol::frame::{self, DecodeError, Format};
+use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand};
+use crate::session::{SessionActor, SessionArgs, SessionMsg, open};
+
+/// A client logged in on this socket.
+struct Client {
+    id: Arc<str>,
+    actor: ActorRef<SessionMsg>,
+}
+
+struct Socket {
+    node: Arc<Node>,
+    conn: Arc<Conn>,
+    /// In login order; the first one owns commands without `peerId`.
+    clients: Vec<Client>,
+    logged_in: bool,
+}
+
+/// Drives one WebSocket until it closes.
+pub async fn run(
+    node: Arc<Node>,
+    mut ws: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    format: Format,
+    peer: Option<SocketAddr>,
+) {
+    let limits = node.config.limits.clone();
+    let (conn, mut outbound) = Conn::new(limits.outbound_queue_bytes);
+    let mut stream = stream
+        .max_frame_size(limits.max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(limits.max_frame_bytes);
+    let mut socket = Socket {
+        node,
+        conn,
+        clients: Vec::new(),
+        logged_in: false,
+    };
+    let read_timeout = Duration::from_secs(limits.read_timeout_secs);
+    let timer = sleep_until(Instant::now() + Duration::from_secs(limits.login_timeout_secs));
+    tokio::pin!(timer);
+    let mut stopping = socket.node.stopping();
+    tracing::debug!(?peer, ?format, "socket open");
+
+    let close: Option<(u16, String)> = loop {
+        tokio::select! {
+            biased;
+            out = outbound.recv() => match out {
+                Some(Out::Frame { bytes, peer }) => {
+                    let len = bytes.len();
+                    let bytes = match peer {
+                        Some(peer) if socket.conn.clients() > 1 => frame::with_peer_id(&bytes, &peer),
+                        _ => bytes,
+                    };
+                    let written = match format {
+                        Format::Binary => ws.binary(bytes).await,
+                        Format::Base64 => ws.text(frame::to_base64(&bytes)).await,
+                    };
+                    socket.conn.sent(len);
+                    if written.is_err() {
+                        break None;
+                    }
+                }
+                Some(Out::Close { code, reason }) => break Some((code, reason.to_owned())),
+                None => break None,
+            },
+            msg = stream.recv() => {
+                let msg = match msg {
+                    None => break None,
+                    Some(Err(ProtocolError::Overflow)) => break Some(close_code(Code::FrameTooLong)),
+                    Some(Err(err)) => {
+                        tracing::debug!(error = %err, "websocket protocol error");
+                        break Some((1002, "protocol error".to_owned()));
+                    }
+                    Some(Ok(msg)) => msg,
+                };
+                match msg {
+                    AggregatedMessage::Binary(bytes) => socket.on_frame(frame::decode_binary(&bytes)).await,
+                    AggregatedMessage::Text(text) => socket.on_frame(frame::decode_text(&text)).await,
+                    AggregatedMessage::Ping(bytes) => {
+                        if ws.pong(&bytes).await.is_err() {
+                            break None;
+                        }
+                    }
+                    AggregatedMessage::Pong(_) => {}
+                    AggregatedMessage::Close(_) => break None,
+                }
+                if socket.logged_in {
+                    timer.as_mut().reset(Instant::now() + read_timeout);
+                }
+            }
+            _ = stopping.wait_for(|stop| *stop) => break Some((CLOSE_RESTART, "server stopping".to_owned())),
+            () = &mut timer => {
+                break Some(close_code(if socket.logged_in { Code::ReadTimeout } else { Code::LoginTimeout }));
+            }
+        }
+    };
+
+    socket.stop_all();
+    let reason = close.map(|(code, description)| CloseReason {
+        code: CloseCode::Other(code),
+        description: Some(description),
+    });
+    let _ = ws.close(reason).await;
+    tracing::debug!(?peer, "socket closed");
+}
+
+/// Close code when the server stops: "service restart"; the SDKs reconnect.
+const CLOSE_RESTART: u16 = 1012;
+
+fn close_code(code: Code) -> (u16, String) {
+    (code.number() as u16, code.reason().to_owned())
+}
+
+impl Socket {
+    /// Sends a command that needs no `peerId` added.
+    fn send(&self, cmd: &GenericCommand) {
+        self.conn.push(frame::encode(cmd), None);
+    }
+
+    async fn on_frame(&mut self, decoded: Result<GenericCommand, DecodeError>) {
+        match decoded {
+            Ok(cmd) => self.on_command(cmd).await,
+            Err(err) => self.send(&frame::error(None, &im_err!(UnparseableRawMessage, "{err}"))),
+        }
+    }
+
+    async fn on_command(&mut self, cmd: GenericCommand) {
+        let kind = cmd.cmd.and_then(|c| CommandType::try_from(c).ok());
+        let op = cmd.op.and_then(|o| OpType::try_from(o).ok());
+        match (kind, op) {
+            (Some(CommandType::Echo), _) => self.send(&frame::reply(cmd.i, CommandType::Echo, None)),
+            (Some(CommandType::Session), Some(OpType::Open)) => self.open(cmd).await,
+            (Some(CommandType::Session), Some(OpType::Close)) => self.close_client(cmd),
+            // Android push and LiveQuery share the socket; answer their login and logout.
+            (Some(CommandType::Login), _) => self.send(&GenericCommand {
+                service: cmd.service,
+                ..frame::reply(cmd.i, CommandType::Loggedin, None)
+            }),
+            (Some(CommandType::Logout), _) => self.send(&GenericCommand {
+                service: cmd.service,
+                ..frame::reply(cmd.i, CommandType::Loggedout, None)
+            }),
+            _ => self.route(cmd),
+        }
+    }
+
+    /// The client a command belongs to: the one it names, or the first.
+    fn owner(&self, cmd: &GenericCommand) -> Option<usize> {
+        match cmd.peer_id.as_deref().filter(|p| !p.is_empty()) {
+            Some(peer) => self.clients.iter().position(|c| &*c.id == peer),
+            None => (!self.clients.is_empty()).then_some(0),
+        }
+    }
+
+    fn route(&mut self, cmd: GenericCommand) {
+        let i = cmd.i;
+        let Some(index) = self.owner(&cmd) else {
+            return self.send(&frame::error(i, &session_required(&cmd)));
+        };
+        if self.clients[index]
+            .actor
+            .cast(SessionMsg::Command(Box::new(cmd)))
+            .is_err()
+        {
+            self.clients.remove(index);
+            self.conn.set_clients(self.clients.len());
+            self.send(&frame::error(i, &im_err!(SessionRequired, "the session has ended")));
+        }
+    }
+
+    async fn open(&mut self, cmd: GenericCommand) {
+        let opening = match open::check(&self.node, &cmd) {
+            Ok(opening) => opening,
+            Err(err) => return self.send(&frame::error(cmd.i, &err)),
+        };
+        // Opening again on the same socket replaces the earlier session of that client.
+        if let Some(index) = self.clients.iter().position(|c| c.id == opening.client) {
+            self.clients.remove(index).actor.stop(None);
+        }
+        let client = opening.client.clone();
+        let outbox = Outbox::new(self.conn.clone(), client.clone());
+        self.conn.set_clients(self.clients.len() + 1);
+        let args = SessionArgs {
+            node: self.node.clone(),
+            outbox,
+            id: self.node.next_session_id(),
+            open: opening,
+        };
+        match Actor::spawn(None, SessionActor, args).await {
+            Ok((actor, _)) => {
+                self.clients.push(Client { id: client, actor });
+                self.logged_in = true;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "session actor failed to start");
+                self.conn.set_clients(self.clients.len());
+                self.send(&frame::error(cmd.i, &ImError::new(Code::InternalError)));
+            }
+        }
+    }
+
+    fn close_client(&mut self, cmd: GenericCommand) {
+        let Some(index) = self.owner(&cmd) else {
+            // Nothing to close: say it is closed.
+            let reply = frame::reply(cmd.i, CommandType::Session, Some(OpType::Closed));
+            return self.send(&GenericCommand {
+                session_message: Some(SessionCommand::default()),
+                ..reply
+            });
+        };
+        let client = self.clients.remove(index);
+        self.conn.set_clients(self.clients.len());
+        if let Err(err) = client.actor.cast(SessionMsg::Close { i: cmd.i }) {
+            tracing::debug!(error = %err, "closing a session that already ended");
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for client in self.clients.drain(..) {
+            client.actor.stop(None);
+        }
+    }
+}
+
+fn session_required(cmd: &GenericCommand) -> ImError {
+    match cmd.peer_id.as_deref() {
+        Some(peer) if !peer.is_empty() => im_err!(SessionRequired, "{peer:?} is not logged in on this connection"),
+        _ => im_err!(SessionRequired, "open a session first"),
+    }
+}

@@ -1,0 +1,133 @@
+//! The WebSocket handshake: pick the subprotocol, upgrade, start the socket task.
+//!
+//! The SDKs offer one of the subprotocols below in `Sec-WebSocket-Protocol` and refuse the
+//! connection unless the server names it back. Old WeChat builds cannot set the header and
+//! pass `?subprotocol=…` instead; then nothing is echoed (the client asked for nothing).
+//! Anything else — including the `.1` offline-push variants, not built yet — is refused
+//! with HTTP 400 and a JSON body saying what is supported.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{AppState, json_error, socket};
+use crate::protocol::frame::Format;
+
+/// Subprotocols served, with their frame format.
+pub const SUBPROTOCOLS: &[(&str, Format)] = &[
+    ("lc.protobuf2.3", Format::Binary),
+    ("lc.proto2base64.3", Format::Base64),
+];
+
+/// How the subprotocol was chosen.
+#[derive(Debug, PartialEq, Eq)]
+enum Choice {
+    /// Offered in the header: echo it.
+    Header(&'static str, Format),
+    /// Given as `?subprotocol=`: echo nothing.
+    Query(Format),
+}
+
+fn choose(req: &HttpRequest) -> Result<Choice, String> {
+    let offered: Vec<String> = req
+        .headers()
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    for name in &offered {
+        if let Some((known, format)) = SUBPROTOCOLS.iter().find(|(known, _)| known == name) {
+            return Ok(Choice::Header(known, *format));
+        }
+    }
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("subprotocol").cloned());
+    if offered.is_empty()
+        && let Some((_, format)) = query
+            .as_deref()
+            .and_then(|q| SUBPROTOCOLS.iter().find(|(known, _)| *known == q))
+    {
+        return Ok(Choice::Query(*format));
+    }
+    let supported: Vec<&str> = SUBPROTOCOLS.iter().map(|(name, _)| *name).collect();
+    let asked = if offered.is_empty() {
+        query.into_iter().collect()
+    } else {
+        offered
+    };
+    Err(format!("unsupported subprotocol {asked:?}; supported: {supported:?}"))
+}
+
+/// Upgrades the request and spawns the socket task on this worker.
+pub async fn upgrade(req: HttpRequest, body: web::Payload, state: Arc<AppState>) -> HttpResponse {
+    let choice = match choose(&req) {
+        Ok(choice) => choice,
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, 400, &why),
+    };
+    let (mut response, session, stream) = match actix_ws::handle(&req, body) {
+        Ok(parts) => parts,
+        Err(err) => return json_error(StatusCode::BAD_REQUEST, 400, &err.to_string()),
+    };
+    let format = match choice {
+        Choice::Header(name, format) => {
+            response
+                .headers_mut()
+                .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(name));
+            format
+        }
+        Choice::Query(format) => format,
+    };
+    let peer = req.peer_addr();
+    actix_web::rt::spawn(socket::run(state.node.clone(), session, stream, format, peer));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn pick(header: Option<&str>, uri: &str) -> Result<Choice, String> {
+        let mut req = TestRequest::get().uri(uri);
+        if let Some(header) = header {
+            req = req.insert_header((SEC_WEBSOCKET_PROTOCOL, header));
+        }
+        choose(&req.to_http_request())
+    }
+
+    #[test]
+    fn picks_the_first_supported_offer() {
+        assert_eq!(
+            pick(Some("lc.protobuf2.3"), "/"),
+            Ok(Choice::Header("lc.protobuf2.3", Format::Binary))
+        );
+        assert_eq!(
+            pick(Some("lc.protobuf2.1, lc.proto2base64.3"), "/"),
+            Ok(Choice::Header("lc.proto2base64.3", Format::Base64))
+        );
+        assert_eq!(
+            pick(None, "/?subprotocol=lc.protobuf2.3"),
+            Ok(Choice::Query(Format::Binary))
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_speak() {
+        assert!(
+            pick(Some("lc.protobuf2.1"), "/")
+                .unwrap_err()
+                .contains("lc.protobuf2.1")
+        );
+        assert!(pick(None, "/").is_err());
+        assert!(pick(None, "/?subprotocol=mqtt").unwrap_err().contains("mqtt"));
+        assert!(
+            pick(Some("chat"), "/?subprotocol=lc.protobuf2.3").is_err(),
+            "a header offer wins over the query"
+        );
+    }
+}

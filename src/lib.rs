@@ -1,0 +1,42 @@
+//! xinshi (信使, "messenger"): a self-hosted instant-messaging server that speaks LeanCloud
+//! IM's WebSocket protocol, so apps built on LeanCloud's official IM SDKs keep working.
+//!
+//! # Layout
+//!
+//! The code follows the shape of a message through the server:
+//!
+//! - [`gateway`]: the edge. actix-web serves HTTP (server discovery) and the WebSocket;
+//!   one task per socket decodes frames and writes the socket's outbound queue
+//!   ([`gateway::outbox`]). No chat state lives here.
+//! - [`protocol`]: the LeanCloud `GenericCommand` schema as hand-written prost types, and
+//!   the frame codec ([`protocol::frame`]).
+//! - [`session`]: one ractor actor per logged-in client per socket: login, presence, the
+//!   `unread` summary, and routing of the client's commands.
+//! - [`conversation`]: one actor per active conversation (sequence numbers, durable append,
+//!   fan-out, read and delivered marks), plus the `conv/start`, `conv/query` and `logs`
+//!   handlers. [`query`] evaluates the Mongo-style `where` conditions.
+//! - [`store`]: the domain layer over a FoundationDB-shaped key-value engine
+//!   ([`store::kv`], fjall embedded), and the node-wide commit pipeline.
+//! - [`node`]: the services shared by everything above; [`server`]: starting and stopping.
+//! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`].
+//!
+//! # The message path
+//!
+//! `direct` frame → socket task → session actor (size check) → conversation actor
+//! (membership, de-duplication by client token, next sequence number) → commit pipeline
+//! (merges the appends of all conversations into one fsync'd commit) → conversation actor
+//! → `ack` to the sender, then one encoded `direct` push queued on every online session of
+//! every member. An `ack` therefore means "stored durably".
+
+pub mod clock;
+pub mod config;
+pub mod conversation;
+pub mod error;
+pub mod gateway;
+pub mod ids;
+pub mod node;
+pub mod protocol;
+pub mod query;
+pub mod server;
+pub mod session;
+pub mod store;

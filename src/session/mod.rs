@@ -1,0 +1,222 @@
+//! Sessions: one [`SessionActor`] per logged-in client per socket.
+//!
+//! The socket task ([`crate::gateway::socket`]) checks a `session/open`
+//! ([`open::check`]) and spawns the actor, which then answers `opened`, joins
+//! [`presence`], and pushes the `unread` summary. After that the socket hands the
+//! client's commands to the actor, which answers them itself or passes them on (to a
+//! conversation actor, or to a blocking task for store reads). Answers and pushes go to the
+//! socket's [`Outbox`](crate::gateway::outbox::Outbox), never back through the socket task.
+//!
+//! Files: [`open`] (`session/open`, `opened`, the `unread` push), [`query`]
+//! (`session/query`, `session/refresh`), [`presence`], [`token`], [`reply`].
+
+pub mod open;
+pub mod presence;
+pub mod query;
+pub mod reply;
+pub mod token;
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster_derive::RactorMessage;
+
+pub use self::reply::Reply;
+use crate::conversation::{self, ConvOp, DirectReq};
+use crate::gateway::outbox::Outbox;
+use crate::im_err;
+use crate::node::Node;
+use crate::protocol::frame;
+use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand};
+
+/// Messages of a session actor.
+#[derive(Debug, RactorMessage)]
+pub enum SessionMsg {
+    /// A command from the client.
+    Command(Box<GenericCommand>),
+    /// `session/close`: answer `closed` and stop.
+    Close { i: Option<i32> },
+}
+
+/// What a session starts with (checked by [`open::check`]).
+pub struct SessionArgs {
+    pub node: Arc<Node>,
+    pub outbox: Outbox,
+    pub id: u64,
+    pub open: open::Opening,
+}
+
+/// A logged-in client on one socket.
+pub struct SessionState {
+    pub node: Arc<Node>,
+    pub outbox: Outbox,
+    pub client: Arc<str>,
+    /// Node-unique session id.
+    pub id: u64,
+    /// The login, until `opened` has been sent.
+    opening: Option<open::Opening>,
+}
+
+pub struct SessionActor;
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        args: SessionArgs,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        let client = args.open.client.clone();
+        Ok(SessionState {
+            node: args.node,
+            outbox: args.outbox,
+            client,
+            id: args.id,
+            opening: Some(args.open),
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(opening) = state.opening.take() {
+            open::opened(state, &myself, opening).await;
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        msg: SessionMsg,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SessionMsg::Command(cmd) => state.dispatch(*cmd).await,
+            SessionMsg::Close { i } => {
+                let reply = frame::reply(i, CommandType::Session, Some(OpType::Closed));
+                state.outbox.send(&GenericCommand {
+                    session_message: Some(SessionCommand::default()),
+                    ..reply
+                });
+                myself.stop(None);
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SessionMsg>,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.node.presence.unregister(&state.client, state.id);
+        Ok(())
+    }
+}
+
+impl SessionState {
+    fn reply(&self, i: Option<i32>) -> Reply {
+        Reply::new(self.outbox.clone(), i)
+    }
+
+    /// Answers or forwards one command of the client.
+    async fn dispatch(&mut self, cmd: GenericCommand) {
+        let reply = self.reply(cmd.i);
+        let op = cmd.op.and_then(|op| OpType::try_from(op).ok());
+        let node = &self.node;
+        match (cmd.cmd.and_then(|c| CommandType::try_from(c).ok()), op) {
+            (Some(CommandType::Conv), Some(OpType::Start)) => {
+                conversation::start::start(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
+            }
+            (Some(CommandType::Conv), Some(OpType::Query)) => {
+                conversation::query::query(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
+            }
+            (Some(CommandType::Logs), _) => {
+                conversation::logs::logs(node, &self.client, reply, cmd.logs_message.unwrap_or_default()).await
+            }
+            (Some(CommandType::Direct), _) => self.direct(reply, cmd),
+            (Some(CommandType::Ack), _) => self.receive_ack(reply, cmd),
+            (Some(CommandType::Read), _) => self.read(reply, cmd),
+            (Some(CommandType::Session), Some(OpType::Query)) => {
+                query::online(node, reply, cmd.session_message.unwrap_or_default())
+            }
+            (Some(CommandType::Session), Some(OpType::Refresh)) => query::refresh(node, &self.client, reply),
+            (Some(known), _) => {
+                let name = op.map_or("-", |op| op.as_str_name());
+                reply.error(&im_err!(
+                    UnparseableRawMessage,
+                    "unsupported command {}/{name}",
+                    known.as_str_name()
+                ))
+            }
+            (None, _) => reply.error(&im_err!(UnparseableRawMessage, "unknown command {:?}", cmd.cmd)),
+        }
+    }
+
+    fn direct(&self, reply: Reply, cmd: GenericCommand) {
+        let Some(msg) = cmd.direct_message else {
+            return reply.error(&im_err!(InvalidMessagingTarget, "direct without a message"));
+        };
+        let size = msg.msg.as_ref().map_or(0, String::len)
+            + msg.binary_msg.as_ref().map_or(0, |b| b.len())
+            + msg.push_data.as_ref().map_or(0, String::len);
+        let limit = self.node.config.limits.max_message_bytes;
+        if size > limit {
+            return reply.error(&im_err!(FrameTooLong, "message is {size} bytes; the limit is {limit}"));
+        }
+        let Some(cid) = msg.cid.clone().filter(|cid| !cid.is_empty()) else {
+            return reply.error(&im_err!(InvalidMessagingTarget, "direct without a conversation id"));
+        };
+        let req = DirectReq {
+            from: self.client.clone(),
+            session: self.id,
+            reply,
+            msg,
+        };
+        self.node.to_conversation(&cid, ConvOp::Direct(Box::new(req)));
+    }
+
+    /// A receive-ack: `{cid, mid}` (Java, Swift) or `{cid, fromts, tots}` (JS). No answer
+    /// is expected; one is sent only if the command carried an `i`.
+    fn receive_ack(&self, reply: Reply, cmd: GenericCommand) {
+        let ack = cmd.ack_message.unwrap_or_default();
+        if let Some(cid) = ack.cid.filter(|cid| !cid.is_empty()) {
+            let op = ConvOp::Ack {
+                from: self.client.clone(),
+                mid: ack.mid,
+                tots: ack.tots,
+            };
+            self.node.to_conversation(&cid, op);
+        }
+        if reply.i.is_some() {
+            reply.send(frame::command(CommandType::Ack, None));
+        }
+    }
+
+    /// `read {convs: [{cid, mid?, timestamp?}]}` (or the legacy `cid` / `cids`). No answer
+    /// is expected; one is sent only if the command carried an `i`.
+    fn read(&self, reply: Reply, cmd: GenericCommand) {
+        let read = cmd.read_message.unwrap_or_default();
+        let mut marks: Vec<(String, Option<String>, Option<i64>)> =
+            read.convs.into_iter().map(|t| (t.cid, t.mid, t.timestamp)).collect();
+        marks.extend(read.cid.into_iter().chain(read.cids).map(|cid| (cid, None, None)));
+        for (cid, mid, ts) in marks.into_iter().filter(|(cid, _, _)| !cid.is_empty()) {
+            let op = ConvOp::Read {
+                from: self.client.clone(),
+                session: self.id,
+                mid,
+                ts,
+            };
+            self.node.to_conversation(&cid, op);
+        }
+        if reply.i.is_some() {
+            reply.send(frame::command(CommandType::Read, None));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `session/open` → `session/opened`, then the `unread` summary (protocol `.3`).
+//!
+//! Order on the socket: `opened` first, then the session joins presence (so no message
+//! is pushed before `opened`), then `unread`: per conversation with news, the count of
+//! messages after the client's read mark (at most [`MAX_UNREAD`]), the last message, and
+//! whether an unread message mentions the client — for the 50 conversations with the
+//! newest messages. With `lastUnreadNotifTime`, only conversations that changed since then
+//! are listed (with their count, possibly 0).
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+
+use super::presence::SessionEntry;
+use super::{SessionMsg, SessionState};
+use crate::conversation::receipt::MAX_UNREAD;
+use crate::error::ImError;
+use crate::ids;
+use crate::im_err;
+use crate::node::Node;
+use crate::protocol::frame::{self, push};
+use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand, UnreadCommand, UnreadTuple};
+
+/// Most conversations listed in an `unread` summary.
+pub const MAX_UNREAD_CONVERSATIONS: usize = 50;
+
+/// A `session/open` that passed the checks.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    pub client: Arc<str>,
+    /// `i` of the open request.
+    pub i: Option<i32>,
+    /// The session token handed out in `opened`.
+    pub token: String,
+    /// The client's `lastUnreadNotifTime`.
+    pub since: Option<i64>,
+}
+
+/// Checks a `session/open`: the app id, the client id (a missing one makes an anonymous
+/// login), and on a reconnect the session token.
+pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
+    let session = cmd.session_message.clone().unwrap_or_default();
+    if let Some(app_id) = cmd.app_id.as_deref().filter(|id| *id != node.config.app.id) {
+        return Err(im_err!(AppNotAvailable, "unknown app id {app_id:?}"));
+    }
+    let client = match cmd.peer_id.as_deref().filter(|id| !id.is_empty()) {
+        Some(id) => {
+            ids::validate_client_id(id)?;
+            id.to_owned()
+        }
+        None => ids::anonymous_client_id(),
+    };
+    let now = node.now_ms();
+    if let Some(st) = session.st.as_deref().filter(|_| session.r == Some(true))
+        && !node.tokens.is_valid(st, &client, now)
+    {
+        return Err(im_err!(SessionTokenExpired));
+    }
+    let token = node
+        .tokens
+        .issue(&client, now, node.config.limits.session_token_ttl_secs);
+    Ok(Opening {
+        client: client.into(),
+        i: cmd.i,
+        token,
+        since: session.last_unread_notif_time.filter(|t| *t > 0),
+    })
+}
+
+/// Runs in the new session actor: `opened`, presence, `unread`.
+pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening: Opening) {
+    let node = state.node.clone();
+    let now = node.now_ms();
+    let opened = GenericCommand {
+        peer_id: Some(opening.client.to_string()),
+        server_ts: Some(now),
+        session_message: Some(SessionCommand {
+            st: Some(opening.token),
+            st_ttl: Some(node.config.limits.session_token_ttl_secs as i32),
+            ..Default::default()
+        }),
+        ..frame::reply(opening.i, CommandType::Session, Some(OpType::Opened))
+    };
+    state.outbox.send_raw(frame::encode(&opened));
+    let entry = SessionEntry {
+        id: state.id,
+        outbox: state.outbox.clone(),
+        actor: myself.clone(),
+    };
+    node.presence.register(&opening.client, entry);
+
+    let client = opening.client.clone();
+    let since = opening.since;
+    let convs = match node.blocking(move |node| unread_tuples(node, &client, since)).await {
+        Ok(convs) => convs,
+        Err(err) => {
+            tracing::warn!(client = %opening.client, error = %err, "unread summary failed");
+            Vec::new()
+        }
+    };
+    let now = node.now_ms();
+    let unread = GenericCommand {
+        unread_message: Some(UnreadCommand {
+            convs,
+            notif_time: Some(now),
+        }),
+        ..push(CommandType::Unread, None, Some(now))
+    };
+    state.outbox.send(&unread);
+}
+
+/// The unread tuples of `client` (see the module doc).
+pub fn unread_tuples(node: &Node, client: &str, since: Option<i64>) -> Result<Vec<UnreadTuple>, ImError> {
+    let store = &node.store;
+    let mut tuples = Vec::new();
+    for cid in store.conversations_of(client)? {
+        let Some((last_seq, last)) = store.messages(&cid).last()? else {
+            continue;
+        };
+        let cursor = store.cursor(&cid, client)?;
+        let unread = last_seq.saturating_sub(cursor.read_seq).min(MAX_UNREAD);
+        let changed = match since {
+            Some(since) => last.ts > since || cursor.read_at > since,
+            None => unread > 0,
+        };
+        if !changed {
+            continue;
+        }
+        let bin = last.bin.is_some();
+        tuples.push(UnreadTuple {
+            cid,
+            unread: unread as i32,
+            mid: Some(last.mid),
+            timestamp: Some(last.ts),
+            from: Some(last.from),
+            data: if bin { None } else { last.data },
+            binary_msg: last.bin.map(Into::into),
+            patch_timestamp: last.patch_ts,
+            mentioned: Some(cursor.mention_seq > cursor.read_seq),
+            conv_type: Some(1),
+        });
+    }
+    tuples.sort_by_key(|t| std::cmp::Reverse(t.timestamp));
+    tuples.truncate(MAX_UNREAD_CONVERSATIONS);
+    Ok(tuples)
+}

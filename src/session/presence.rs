@@ -1,0 +1,90 @@
+//! Presence: which sessions of each client are online on this node, and where their frames
+//! go. Fan-out reads it for every message; logins and logouts write it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use ractor::ActorRef;
+
+use super::SessionMsg;
+use crate::gateway::outbox::Outbox;
+
+const SHARDS: usize = 64;
+
+/// One logged-in session of a client.
+#[derive(Debug, Clone)]
+pub struct SessionEntry {
+    /// Node-unique session id.
+    pub id: u64,
+    pub outbox: Outbox,
+    pub actor: ActorRef<SessionMsg>,
+}
+
+/// Online sessions by client id, sharded to keep lock contention low.
+pub struct Presence {
+    hasher: RandomState,
+    shards: Vec<RwLock<HashMap<Arc<str>, Vec<SessionEntry>>>>,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        Presence {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+}
+
+impl Presence {
+    fn shard(&self, client: &str) -> &RwLock<HashMap<Arc<str>, Vec<SessionEntry>>> {
+        &self.shards[self.hasher.hash_one(client) as usize % SHARDS]
+    }
+
+    pub fn register(&self, client: &Arc<str>, entry: SessionEntry) {
+        self.shard(client)
+            .write()
+            .entry(client.clone())
+            .or_default()
+            .push(entry);
+    }
+
+    pub fn unregister(&self, client: &str, session_id: u64) {
+        let mut shard = self.shard(client).write();
+        if let Some(entries) = shard.get_mut(client) {
+            entries.retain(|e| e.id != session_id);
+            if entries.is_empty() {
+                shard.remove(client);
+            }
+        }
+    }
+
+    /// Calls `f` for each online session of `client`.
+    pub fn for_each(&self, client: &str, mut f: impl FnMut(&SessionEntry)) {
+        if let Some(entries) = self.shard(client).read().get(client) {
+            entries.iter().for_each(&mut f);
+        }
+    }
+
+    /// Queues `frame` on every online session of `clients` except `skip_session`.
+    pub fn deliver<'a>(&self, clients: impl IntoIterator<Item = &'a str>, skip_session: Option<u64>, frame: &Bytes) {
+        for client in clients {
+            self.for_each(client, |session| {
+                if Some(session.id) != skip_session {
+                    session.outbox.send_frame(frame.clone());
+                }
+            });
+        }
+    }
+
+    pub fn is_online(&self, client: &str) -> bool {
+        self.shard(client).read().contains_key(client)
+    }
+
+    /// Number of clients with at least one session.
+    pub fn online_clients(&self) -> usize {
+        self.shards.iter().map(|s| s.read().len()).sum()
+    }
+}

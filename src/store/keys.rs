@@ -1,0 +1,49 @@
+//! The key schema. Every key is a tuple whose first element names the record kind, so each
+//! kind is one contiguous range and each conversation's rows sit together.
+//!
+//! | key | value |
+//! |---|---|
+//! | `("conv", cid)` | [`ConvRecord`](super::records::ConvRecord) |
+//! | `("uniq", uniqueId)` | cid of the unique conversation with that member set |
+//! | `("cm", clientId, cid)` | empty: the client is a member of cid |
+//! | `("msg", cid, seq)` | [`MsgRecord`](super::records::MsgRecord), seq from 1, no gaps |
+//! | `("dt", cid, from, dt)` | seq of the message `from` sent with client token `dt` |
+//! | `("cur", cid, clientId)` | [`Cursor`](super::records::Cursor): read/delivered marks |
+
+use super::tuple::Tuple;
+
+pub fn conv(cid: &str) -> Vec<u8> {
+    Tuple::new().str("conv").str(cid).into_bytes()
+}
+
+pub fn all_convs() -> Vec<u8> {
+    Tuple::new().str("conv").into_bytes()
+}
+
+pub fn unique(unique_id: &str) -> Vec<u8> {
+    Tuple::new().str("uniq").str(unique_id).into_bytes()
+}
+
+pub fn client_conv(client: &str, cid: &str) -> Vec<u8> {
+    Tuple::new().str("cm").str(client).str(cid).into_bytes()
+}
+
+pub fn client_convs(client: &str) -> Vec<u8> {
+    Tuple::new().str("cm").str(client).into_bytes()
+}
+
+pub fn msg(cid: &str, seq: u64) -> Vec<u8> {
+    Tuple::new().str("msg").str(cid).u64(seq).into_bytes()
+}
+
+pub fn msgs(cid: &str) -> Vec<u8> {
+    Tuple::new().str("msg").str(cid).into_bytes()
+}
+
+pub fn dedup(cid: &str, from: &str, dt: &str) -> Vec<u8> {
+    Tuple::new().str("dt").str(cid).str(from).str(dt).into_bytes()
+}
+
+pub fn cursor(cid: &str, client: &str) -> Vec<u8> {
+    Tuple::new().str("cur").str(cid).str(client).into_bytes()
+}

@@ -1,0 +1,116 @@
+//! The key-value engine under the store: FoundationDB's model, kept small.
+//!
+//! - Keys and values are byte strings; keys are ordered bytewise.
+//! - A [`WriteTx`] sees a consistent snapshot plus its own writes. Its reads are tracked:
+//!   if a key or range it read was changed by another transaction that committed after
+//!   its snapshot, [`WriteTx::commit`] fails with [`KvError::Conflict`] and the whole
+//!   transaction must be run again. [`run`] is that retry loop (FDB's `db.run`).
+//! - A [`ReadTx`] from [`Engine::snapshot`] is a read-only snapshot with no conflict
+//!   tracking (FDB: a transaction never committed, read with `snapshot = true`).
+//! - Writes are blind (`set`, `clear`) and never conflict by themselves.
+//!
+//! The calls are synchronous and may block on disk: call them from the commit pipeline's
+//! thread or from `spawn_blocking`, never from an async task directly. An FDB engine maps
+//! one to one (`get`, `get_range` with limit/reverse, `set`, `clear`, `commit` + `on_error`)
+//! by blocking on the crate's futures inside these calls.
+
+mod fjall;
+
+pub use self::fjall::FjallEngine;
+
+/// One key-value pair.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// Engine failures.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    /// Another transaction changed what this one read; run it again.
+    #[error("transaction conflict")]
+    Conflict,
+    /// The engine failed (I/O, corruption, …).
+    #[error("storage engine: {0}")]
+    Engine(String),
+}
+
+/// Options of a range read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RangeOptions {
+    /// Most pairs returned; 0 means no limit.
+    pub limit: usize,
+    /// Walk from the end of the range backwards.
+    pub reverse: bool,
+}
+
+impl RangeOptions {
+    pub fn forward(limit: usize) -> Self {
+        RangeOptions { limit, reverse: false }
+    }
+
+    pub fn backward(limit: usize) -> Self {
+        RangeOptions { limit, reverse: true }
+    }
+}
+
+/// Reads of a snapshot.
+pub trait ReadTx {
+    /// The value at `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
+    /// Pairs with `begin <= key < end`, in key order (or reversed), at most `opts.limit`.
+    fn get_range(&self, begin: &[u8], end: &[u8], opts: RangeOptions) -> Result<Vec<KeyValue>, KvError>;
+}
+
+/// A read-write transaction with conflict detection on its reads.
+pub trait WriteTx: ReadTx {
+    fn set(&mut self, key: &[u8], value: &[u8]);
+    fn clear(&mut self, key: &[u8]);
+    /// Makes the writes durable (when the transaction was begun durable) and visible, or
+    /// fails with [`KvError::Conflict`].
+    fn commit(self: Box<Self>) -> Result<(), KvError>;
+}
+
+/// A transactional ordered key-value store.
+pub trait Engine: Send + Sync + 'static {
+    /// A consistent read-only snapshot.
+    fn snapshot(&self) -> Box<dyn ReadTx + '_>;
+    /// A new read-write transaction. `durable`: its commit returns only once the writes are
+    /// on stable storage (fsync).
+    fn begin(&self, durable: bool) -> Result<Box<dyn WriteTx + '_>, KvError>;
+}
+
+/// Most attempts [`run`] makes before giving up on a conflicting transaction.
+const MAX_ATTEMPTS: usize = 100;
+
+/// Runs `body` in a durable transaction and commits it, running it again from the start
+/// on conflict. `body` must have no side effects besides the transaction.
+pub fn run<T, E>(engine: &dyn Engine, mut body: impl FnMut(&mut dyn WriteTx) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<KvError>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = engine.begin(true)?;
+        let value = body(tx.as_mut())?;
+        match tx.commit() {
+            Ok(()) => return Ok(value),
+            Err(KvError::Conflict) if attempt < MAX_ATTEMPTS => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// The first key after every key that starts with `prefix` (the end of a prefix range).
+/// `prefix` must hold a byte below 0xff, which every tuple-encoded key does.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    panic!("prefix_end of a prefix made only of 0xff bytes");
+}
+
+#[cfg(test)]
+mod tests;

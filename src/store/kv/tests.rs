@@ -1,0 +1,150 @@
+//! Engine conformance tests: what every [`Engine`] must do. They run against the embedded
+//! engine here; an FDB engine runs the same functions.
+
+use super::*;
+
+fn with_fjall(test: impl FnOnce(&dyn Engine)) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = FjallEngine::open(dir.path()).unwrap();
+    test(&engine);
+}
+
+fn put(engine: &dyn Engine, pairs: &[(&[u8], &[u8])]) {
+    let mut tx = engine.begin(true).unwrap();
+    for (k, v) in pairs {
+        tx.set(k, v);
+    }
+    tx.commit().unwrap();
+}
+
+pub fn point_reads_and_writes(engine: &dyn Engine) {
+    put(engine, &[(b"a", b"1"), (b"b", b"2")]);
+    let snap = engine.snapshot();
+    assert_eq!(snap.get(b"a").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(snap.get(b"zz").unwrap(), None);
+    let mut tx = engine.begin(true).unwrap();
+    tx.clear(b"a");
+    tx.set(b"c", b"3");
+    assert_eq!(tx.get(b"a").unwrap(), None, "a transaction reads its own writes");
+    assert_eq!(tx.get(b"c").unwrap(), Some(b"3".to_vec()));
+    tx.commit().unwrap();
+    assert_eq!(
+        snap.get(b"a").unwrap(),
+        Some(b"1".to_vec()),
+        "an older snapshot is stable"
+    );
+    assert_eq!(engine.snapshot().get(b"a").unwrap(), None);
+}
+
+pub fn ordered_ranges(engine: &dyn Engine) {
+    let keys: Vec<Vec<u8>> = (0u8..10).map(|i| vec![b'k', i]).collect();
+    let pairs: Vec<(&[u8], &[u8])> = keys.iter().map(|k| (k.as_slice(), b"v".as_slice())).collect();
+    put(engine, &pairs);
+    put(engine, &[(b"j", b"before"), (b"l", b"after")]);
+    let snap = engine.snapshot();
+    let all = snap
+        .get_range(b"k", &prefix_end(b"k"), RangeOptions::default())
+        .unwrap();
+    assert_eq!(all.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), keys);
+    let first3 = snap.get_range(b"k", b"l", RangeOptions::forward(3)).unwrap();
+    assert_eq!(first3.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(), vec![0, 1, 2]);
+    let last3 = snap.get_range(b"k", b"l", RangeOptions::backward(3)).unwrap();
+    assert_eq!(last3.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(), vec![9, 8, 7]);
+    let middle = snap.get_range(&[b'k', 4], &[b'k', 6], RangeOptions::default()).unwrap();
+    assert_eq!(middle.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(), vec![4, 5]);
+    assert!(snap.get_range(b"l", b"k", RangeOptions::default()).unwrap().is_empty());
+}
+
+pub fn conflicting_read_modify_write(engine: &dyn Engine) {
+    put(engine, &[(b"ctr", b"0")]);
+    let mut t1 = engine.begin(true).unwrap();
+    let mut t2 = engine.begin(true).unwrap();
+    assert_eq!(t1.get(b"ctr").unwrap(), Some(b"0".to_vec()));
+    assert_eq!(t2.get(b"ctr").unwrap(), Some(b"0".to_vec()));
+    t1.set(b"ctr", b"1");
+    t2.set(b"ctr", b"1");
+    t1.commit().unwrap();
+    assert!(matches!(t2.commit(), Err(KvError::Conflict)));
+}
+
+pub fn range_reads_conflict_with_inserts(engine: &dyn Engine) {
+    let mut reader = engine.begin(true).unwrap();
+    assert!(
+        reader
+            .get_range(b"idx/", &prefix_end(b"idx/"), RangeOptions::default())
+            .unwrap()
+            .is_empty()
+    );
+    put(engine, &[(b"idx/x", b"1")]);
+    reader.set(b"idx/y", b"1");
+    assert!(matches!(reader.commit(), Err(KvError::Conflict)));
+}
+
+pub fn blind_writes_do_not_conflict(engine: &dyn Engine) {
+    let mut t1 = engine.begin(false).unwrap();
+    let mut t2 = engine.begin(false).unwrap();
+    t1.set(b"same", b"1");
+    t2.set(b"same", b"2");
+    t1.commit().unwrap();
+    t2.commit().unwrap();
+    assert_eq!(engine.snapshot().get(b"same").unwrap(), Some(b"2".to_vec()));
+}
+
+pub fn run_retries_until_it_commits(engine: &dyn Engine) {
+    put(engine, &[(b"n", &[0])]);
+    let mut attempts = 0;
+    let result: Result<u8, KvError> = run(engine, |tx| {
+        attempts += 1;
+        let n = tx.get(b"n")?.unwrap()[0];
+        if attempts == 1 {
+            // Someone else commits between our read and our commit.
+            put(engine, &[(b"n", &[n + 10])]);
+        }
+        tx.set(b"n", &[n + 1]);
+        Ok(n + 1)
+    });
+    assert_eq!(result.unwrap(), 11);
+    assert_eq!(attempts, 2);
+    assert_eq!(engine.snapshot().get(b"n").unwrap(), Some(vec![11]));
+}
+
+#[test]
+fn fjall_point_reads_and_writes() {
+    with_fjall(point_reads_and_writes);
+}
+
+#[test]
+fn fjall_ordered_ranges() {
+    with_fjall(ordered_ranges);
+}
+
+#[test]
+fn fjall_conflicting_read_modify_write() {
+    with_fjall(conflicting_read_modify_write);
+}
+
+#[test]
+fn fjall_range_reads_conflict_with_inserts() {
+    with_fjall(range_reads_conflict_with_inserts);
+}
+
+#[test]
+fn fjall_blind_writes_do_not_conflict() {
+    with_fjall(blind_writes_do_not_conflict);
+}
+
+#[test]
+fn fjall_run_retries_until_it_commits() {
+    with_fjall(run_retries_until_it_commits);
+}
+
+#[test]
+fn fjall_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = FjallEngine::open(dir.path()).unwrap();
+        put(&engine, &[(b"kept", b"yes")]);
+    }
+    let engine = FjallEngine::open(dir.path()).unwrap();
+    assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()));
+}

@@ -1,0 +1,13 @@
+//! Integration tests: a real server on an ephemeral 127.0.0.1 port with a temporary data
+//! directory, spoken to over WebSocket with the raw LeanCloud protocol.
+
+mod client;
+
+mod conversations;
+mod edge;
+mod errors;
+mod history;
+mod messages;
+mod restart;
+mod sessions;
+mod unread;
