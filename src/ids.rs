@@ -65,12 +65,12 @@ pub fn is_conversation_id(id: &str) -> bool {
 }
 
 /// A new message id: 22 characters of URL-safe base64 over 16 bytes, the format LeanCloud
-/// uses. The first 8 bytes are the message's sequence number in its conversation, so a
-/// history anchor given as a message id resolves without an index; the rest is random.
+/// uses. The first 8 bytes are random; the last 8 are the message's sequence number in its
+/// conversation, so a history anchor given as a message id resolves without an index.
 pub fn new_message_id(seq: u64) -> String {
     let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&seq.to_be_bytes());
-    rand::rng().fill(&mut bytes[8..]);
+    rand::rng().fill(&mut bytes[..8]);
+    bytes[8..].copy_from_slice(&seq.to_be_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -81,7 +81,7 @@ pub fn message_seq(mid: &str) -> Option<u64> {
         return None;
     }
     let bytes = URL_SAFE_NO_PAD.decode(mid).ok()?;
-    let seq: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    let seq: [u8; 8] = bytes.get(8..16)?.try_into().ok()?;
     Some(u64::from_be_bytes(seq))
 }
 

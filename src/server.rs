@@ -132,7 +132,10 @@ async fn serve(config: Config, node: Arc<Node>, ready: std::sync::mpsc::SyncSend
         }
     };
     let public = PublicUrl::new(&config.server.public_url, addr);
-    let state = web::Data::new(AppState { node: node.clone(), public: public.clone() });
+    let state = web::Data::new(AppState {
+        node: node.clone(),
+        public: public.clone(),
+    });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(gateway::configure))
         .workers(threads(config.server.workers))
         .disable_signals()

@@ -1,0 +1,104 @@
+// A child process holding one `Realtime` and one IM client of the official SDK (the SDK
+// allows one `Realtime` per appId per process). The test process drives it over IPC:
+// messages {id, op, args} in, {id, result} or {id, error} out.
+'use strict';
+
+const received = [];
+const unread = {};
+const events = [];
+let sdk;
+let realtime;
+let client;
+
+const ops = {
+  init({ version, appId, appKey, server, rtmServers, noBinary }) {
+    sdk = require(version === 4 ? 'realtime4' : 'realtime5');
+    const options = { appId, appKey, server };
+    if (rtmServers) options.RTMServers = rtmServers;
+    if (noBinary) options.noBinary = true;
+    realtime = new sdk.Realtime(options);
+    for (const name of ['disconnect', 'schedule', 'retry', 'reconnect']) {
+      realtime.on(name, () => events.push(name));
+    }
+    return true;
+  },
+
+  async login(id) {
+    client = await realtime.createIMClient(id);
+    client.on('message', (message, conversation) => {
+      received.push({ id: message.id, cid: conversation.id, from: message.from, text: message.text });
+    });
+    client.on('unreadmessagescountupdate', (conversations) => {
+      for (const c of conversations) unread[c.id] = c.unreadMessagesCount;
+    });
+    return client.id;
+  },
+
+  async createConversation(members, unique, name) {
+    const conversation = await client.createConversation({ members, unique, name });
+    return conversation.id;
+  },
+
+  async send(cid, text) {
+    const conversation = await client.getConversation(cid);
+    const message = await conversation.send(new sdk.TextMessage(text));
+    return { id: message.id, timestamp: message.timestamp.getTime() };
+  },
+
+  received: () => received,
+  events: () => events,
+  unread: (cid) => unread[cid],
+
+  async waitFor(what, arg, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    const done = {
+      received: () => received.length >= arg,
+      unread: () => unread[arg.cid] === arg.count,
+      event: () => events.includes(arg),
+    }[what];
+    while (!done()) {
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what} ${JSON.stringify(arg)}; ` +
+          `received=${received.length} unread=${JSON.stringify(unread)} events=${events}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return true;
+  },
+
+  // Every page of history, newest page first, through the SDK's iterator.
+  async history(cid, limit) {
+    const conversation = await client.getConversation(cid);
+    const iterator = conversation.createMessagesIterator({ limit });
+    const pages = [];
+    for (;;) {
+      const { value, done } = await iterator.next();
+      pages.push(value.map((m) => m.text));
+      if (done) return pages;
+    }
+  },
+
+  async conversation(cid) {
+    const conversation = await client.getConversation(cid, true);
+    return conversation && { id: conversation.id, name: conversation.name, members: conversation.members };
+  },
+
+  async myConversations() {
+    const found = await client.getQuery().find();
+    return found.map((c) => c.id);
+  },
+
+  async close() {
+    await client.close();
+    return true;
+  },
+};
+
+process.on('message', async ({ id, op, args }) => {
+  try {
+    const result = await ops[op](...args);
+    process.send({ id, result });
+  } catch (error) {
+    process.send({ id, error: { message: error.message, code: error.code, name: error.name } });
+  }
+});

@@ -1,0 +1,156 @@
+// The official LeanCloud JS SDK (leancloud-realtime 5.0.0-rc.8 and 4.3.1) against a freshly
+// started xinshi. Every client runs in its own process, as apps do.
+'use strict';
+
+const assert = require('node:assert/strict');
+const { describe, test } = require('node:test');
+const { startServer } = require('./lib/server');
+const { peer } = require('./lib/peers');
+const { Proxy } = require('./lib/proxy');
+
+// Starts a server and runs `body(server, track)`; peers passed to `track` are killed and
+// the server stopped afterwards, whatever happens.
+async function withServer(body) {
+  const server = await startServer();
+  const peers = [];
+  try {
+    await body(server, (p) => (peers.push(p), p));
+  } finally {
+    for (const p of peers) p.kill();
+    await server.destroy();
+  }
+}
+
+for (const version of [5, 4]) {
+  describe(`leancloud-realtime ${version === 5 ? '5.0.0-rc.8' : '4.3.1'}`, { timeout: 120000 }, () => {
+    test('logs in', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        assert.equal(alice.id, 'alice');
+      }));
+
+    test('two clients in separate processes get the same unique conversation and chat', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const [fromAlice, fromBob] = await Promise.all([
+          alice.call('createConversation', ['bob'], true, 'a and b'),
+          bob.call('createConversation', ['alice'], true, 'b and a'),
+        ]);
+        assert.equal(fromAlice, fromBob);
+        const cid = fromAlice;
+
+        const sent = await alice.call('send', cid, 'hello bob');
+        assert.equal(typeof sent.id, 'string');
+        await bob.call('waitFor', 'received', 1);
+        await bob.call('send', cid, 'hello alice');
+        await alice.call('waitFor', 'received', 1);
+        const [atBob] = await bob.call('received');
+        assert.deepEqual(atBob, { id: sent.id, cid, from: 'alice', text: 'hello bob' });
+        const [atAlice] = await alice.call('received');
+        assert.equal(atAlice.text, 'hello alice');
+        assert.deepEqual(await bob.call('myConversations'), [cid]);
+        const info = await bob.call('conversation', cid);
+        assert.deepEqual(info.members, ['alice', 'bob']);
+      }));
+
+    test('unread count after being offline', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        await bob.call('close');
+        bob.kill();
+        for (let n = 0; n < 3; n++) await alice.call('send', cid, `while you were out ${n}`);
+        const bobAgain = track(await peer(version, server, 'bob'));
+        await bobAgain.call('waitFor', 'unread', { cid, count: 3 });
+      }));
+
+    test('history pages backwards in order', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        const texts = [];
+        for (let n = 0; n < 25; n++) {
+          texts.push(`m${n}`);
+          await alice.call('send', cid, `m${n}`);
+        }
+        const pages = await bob.call('history', cid, 10);
+        assert.deepEqual(pages.map((p) => p.length), [10, 10, 5]);
+        assert.deepEqual([...pages].reverse().flat(), texts);
+      }));
+
+    test('noBinary mode (base64 text frames)', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice', { noBinary: true }));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        await alice.call('send', cid, 'over base64');
+        await bob.call('waitFor', 'received', 1);
+        await bob.call('send', cid, 'and back');
+        await alice.call('waitFor', 'received', 1);
+        assert.equal((await alice.call('received'))[0].text, 'and back');
+      }));
+
+    test('router discovery with only the server option', { skip: version === 4 && '4.x always asks https://<server>/v1/route' }, () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice', { rtmServers: null }));
+        const bob = track(await peer(version, server, 'bob', { rtmServers: null }));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        await alice.call('send', cid, 'found you');
+        await bob.call('waitFor', 'received', 1);
+      }));
+
+    test('reconnect after the connection drops: nothing lost or duplicated', () =>
+      withServer(async (server, track) => {
+        const proxy = await new Proxy(server.port).listen();
+        try {
+          const alice = track(await peer(version, server, 'alice'));
+          const bob = track(await peer(version, server, 'bob', { rtmServers: proxy.wsUrl }));
+          const cid = await alice.call('createConversation', ['bob'], true);
+          for (let n = 0; n < 5; n++) await alice.call('send', cid, `live ${n}`);
+          await bob.call('waitFor', 'received', 5);
+
+          proxy.cut();
+          await bob.call('waitFor', 'event', 'disconnect');
+          for (let n = 0; n < 5; n++) await alice.call('send', cid, `away ${n}`);
+          proxy.unblock();
+          await bob.call('waitFor', 'event', 'reconnect', 30000);
+          await bob.call('waitFor', 'unread', { cid, count: 10 });
+
+          await alice.call('send', cid, 'back again');
+          await bob.call('waitFor', 'received', 6);
+          const live = (await bob.call('received')).map((m) => m.text);
+          assert.deepEqual(live, ['live 0', 'live 1', 'live 2', 'live 3', 'live 4', 'back again']);
+          const history = (await bob.call('history', cid, 100)).reverse().flat();
+          const expected = [0, 1, 2, 3, 4].map((n) => `live ${n}`)
+            .concat([0, 1, 2, 3, 4].map((n) => `away ${n}`), ['back again']);
+          assert.deepEqual(history, expected);
+        } finally {
+          await proxy.close();
+        }
+      }));
+
+    test('reconnect after the server restarts: acknowledged messages survive', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        for (let n = 0; n < 3; n++) await alice.call('send', cid, `before ${n}`);
+        await bob.call('waitFor', 'received', 3);
+
+        await server.stop();
+        await bob.call('waitFor', 'event', 'disconnect');
+        await server.start();
+        await Promise.all([alice, bob].map((p) => p.call('waitFor', 'event', 'reconnect', 30000)));
+
+        await alice.call('send', cid, 'after');
+        await bob.call('waitFor', 'received', 4);
+        const live = (await bob.call('received')).map((m) => m.text);
+        assert.deepEqual(live, ['before 0', 'before 1', 'before 2', 'after']);
+        const history = (await bob.call('history', cid, 100)).reverse().flat();
+        assert.deepEqual(history, ['before 0', 'before 1', 'before 2', 'after']);
+      }));
+  });
+}
