@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use xinshi::config::Config;
 use xinshi::server::Server;
 
-const USAGE: &str = "usage: xinshi serve [--config FILE]
+const USAGE: &str = "usage: xinshi [serve [--config FILE]]
 
 Runs the server. Without --config the defaults apply (see config/xinshi.toml);
 XINSHI_<SECTION>_<FIELD> environment variables override any setting.";
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config_path = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["serve"] => None,
+        [] | ["serve"] => None,
         ["serve", "--config", path] => Some(PathBuf::from(path)),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");

@@ -81,6 +81,11 @@ impl Server {
         }
     }
 
+    /// The node's shared services (for tests and embedding).
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

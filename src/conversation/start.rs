@@ -5,10 +5,13 @@
 //! member set always gives the same conversation, whatever its name (one store
 //! transaction decides, so racing creators agree). `started` carries `cid`, `cdate`, and
 //! for unique conversations `uniqueId` (plus `existing: true` when it was found, not made).
-//! The other initial members get `conv/joined {cid, initBy}` on every online session.
+//! The other initial members get `conv/joined {cid, initBy}` on every online session, and
+//! it is kept for them to fetch over REST after a reconnect.
 //! Chat rooms and temporary conversations are not built yet (4200 with a detail).
 
 use std::sync::Arc;
+
+use serde_json::json;
 
 use super::doc::RESERVED;
 use crate::clock::iso8601;
@@ -20,6 +23,10 @@ use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
 use crate::session::Reply;
 use crate::store::conv::{NewConv, Started};
+use crate::store::notif::notification_write;
+
+/// `notificationType` of a notification the SDKs may replay over REST after a reconnect.
+const NOTIFICATION_PERMANENT: i32 = 1;
 
 pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     let new = match check(node, client, &conv) {
@@ -96,19 +103,47 @@ fn started_reply(started: &Started) -> GenericCommand {
     }
 }
 
-/// `conv/joined` to the initial members other than the creator.
-fn notify_joined(node: &Node, creator: &str, started: &Started) {
+/// `conv/joined {cid, initBy}` for the initial members other than the creator: kept for
+/// the REST replay, and pushed to their online sessions once kept.
+fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
+    let now = node.now_ms();
     let joined = GenericCommand {
         conv_message: Some(ConvCommand {
             cid: Some(started.cid.clone()),
             init_by: Some(creator.to_owned()),
             ..Default::default()
         }),
-        ..push(CommandType::Conv, Some(OpType::Joined), Some(node.now_ms()))
+        notification_type: Some(NOTIFICATION_PERMANENT),
+        ..push(CommandType::Conv, Some(OpType::Joined), Some(now))
     };
+    let kept = json!({
+        "cmd": "conv",
+        "op": "joined",
+        "cid": started.cid,
+        "initBy": creator,
+        "serverTs": now,
+        "notificationType": NOTIFICATION_PERMANENT,
+    })
+    .to_string();
+    let others: Vec<String> = started
+        .record
+        .members
+        .iter()
+        .filter(|m| *m != creator)
+        .cloned()
+        .collect();
+    let writes = others
+        .iter()
+        .map(|m| notification_write(m, now, kept.clone()))
+        .collect();
     let bytes = frame::encode(&joined);
-    for member in started.record.members.iter().filter(|m| *m != creator) {
-        node.presence
-            .for_each(member, |session| session.outbox.send_frame(bytes.clone()));
-    }
+    let online = node.clone();
+    node.store.pipeline.submit(
+        writes,
+        Box::new(move |result| {
+            if result.is_ok() {
+                online.presence.deliver(others.iter().map(String::as_str), None, &bytes);
+            }
+        }),
+    );
 }

@@ -5,11 +5,13 @@
 //! | `GET /` with `Upgrade: websocket` | the IM WebSocket ([`ws`], then [`socket`]) |
 //! | `GET /` | a small JSON status |
 //! | `GET /v1/route`, `GET /2/route` | server discovery ([`route`]) |
+//! | `GET /1.1/rtm/notifications` | kept notifications, replayed after a reconnect ([`rest`]) |
 //!
 //! Anything else is a 404 with a JSON body `{code, error}`, the shape of LeanCloud's REST
 //! errors.
 
 pub mod outbox;
+pub mod rest;
 pub mod route;
 pub mod socket;
 pub mod ws;
@@ -82,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
         .route("/v1/route", web::get().to(route::rtm_route))
         .route("/2/route", web::get().to(route::app_route))
+        .route("/1.1/rtm/notifications", web::get().to(rest::notifications))
         .default_service(web::to(not_found));
 }
 

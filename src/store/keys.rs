@@ -9,6 +9,7 @@
 //! | `("msg", cid, seq)` | [`MsgRecord`](super::records::MsgRecord), seq from 1, no gaps |
 //! | `("dt", cid, from, dt)` | seq of the message `from` sent with client token `dt` |
 //! | `("cur", cid, clientId)` | [`Cursor`](super::records::Cursor): read/delivered marks |
+//! | `("ntf", clientId, serverTs, n)` | a kept notification, JSON text ([`notif`](super::notif)) |
 
 use super::tuple::Tuple;
 

@@ -4,7 +4,7 @@
 //! - [`kv`]: the engine trait with FoundationDB's semantics, and the embedded fjall engine.
 //! - [`tuple`] and [`keys`]: tuple-encoded, range-friendly keys; [`records`]: MessagePack values.
 //! - [`pipeline`]: the node-wide group commit that message appends go through.
-//! - [`conv`] and [`msg`]: the domain operations.
+//! - [`conv`], [`msg`] and [`notif`]: the domain operations.
 //!
 //! Everything here blocks on disk: call it from `spawn_blocking`, the pipeline thread, or
 //! an actor running on the core runtime.
@@ -13,6 +13,7 @@ pub mod conv;
 pub mod keys;
 pub mod kv;
 pub mod msg;
+pub mod notif;
 pub mod pipeline;
 pub mod records;
 pub mod tuple;

@@ -3,12 +3,18 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::client::*;
+use xinshi::protocol::{CommandType, OpType};
 
 /// A minimal HTTP/1.1 GET; returns the status and the JSON body.
 async fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
+    get_with(server, path, &[]).await
+}
+
+async fn get_with(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let host = server.http_url().trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let headers: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
@@ -37,5 +43,54 @@ async fn the_rtm_router_points_at_this_server() {
     let (status, body) = get(&server, "/no/such/path").await;
     assert_eq!(status, 404);
     assert!(body["error"].is_string());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn missed_conversation_events_are_replayed_over_rest() {
+    let server = TestServer::start();
+    let mut alice = Client::login(&server, "alice").await;
+    let mut carol = Client::login(&server, "carol").await;
+    let cid = started_cid(&alice.request(start_conv(&["bob", "carol"], false, "{}")).await);
+    // An online member gets the event as a push marked "permanent".
+    let joined = carol.next_push_of(CommandType::Conv).await;
+    assert_eq!(
+        (joined.op, joined.notification_type),
+        (Some(OpType::Joined as i32), Some(1))
+    );
+    let since = joined.server_ts.unwrap() - 1;
+
+    // bob was offline; after logging in he fetches what he missed with his session token.
+    let mut bob = Client::connect(&server).await;
+    let st = bob.request(open("bob")).await.session_message.unwrap().st.unwrap();
+    let path = format!("/1.1/rtm/notifications?client_id=bob&start_ts={since}&notification_type=permanent");
+    let auth = [
+        ("X-LC-Id", APP_ID),
+        ("X-LC-Key", server.config.app.key.as_str()),
+        ("X-LC-IM-Session-Token", st.as_str()),
+    ];
+    let (status, body) = get_with(&server, &path, &auth).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hasMore"], false);
+    let list = body["notifications"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{body}");
+    assert_eq!(
+        (list[0]["cmd"].as_str(), list[0]["op"].as_str()),
+        (Some("conv"), Some("joined"))
+    );
+    assert_eq!(
+        (list[0]["cid"].as_str(), list[0]["initBy"].as_str()),
+        (Some(cid.as_str()), Some("alice"))
+    );
+    assert_eq!(list[0]["notificationType"], 1);
+
+    let later = format!("/1.1/rtm/notifications?client_id=bob&start_ts={}", list[0]["serverTs"]);
+    let (_, body) = get_with(&server, &later, &auth).await;
+    assert_eq!(body["permanent"]["notifications"], serde_json::json!([]), "{body}");
+
+    let (status, body) = get_with(&server, &path, &[auth[0], auth[1], ("X-LC-IM-Session-Token", "forged")]).await;
+    assert_eq!((status, body["code"].as_i64()), (401, Some(4112)));
+    let (status, _) = get_with(&server, &path, &[auth[0], ("X-LC-Key", "wrong"), auth[2]]).await;
+    assert_eq!(status, 401);
     server.stop().await;
 }

@@ -203,3 +203,32 @@ async fn receipts_follow_receive_acks_and_reads() {
     assert!(item.ack_at.is_some() && item.read_at.is_some(), "{item:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn idle_conversation_actors_stop_and_come_back_from_the_store() {
+    let server = TestServer::start_with(|c| c.limits.conversation_idle_secs = 1);
+    let (mut alice, mut bob, cid) = pair(&server).await;
+    let first = acked(&alice.request(direct(&cid, "one", Some("dt-one"))).await);
+    bob.next_push_of(CommandType::Direct).await;
+    let node = server.server.as_ref().unwrap().node().clone();
+    assert_eq!(node.convs.running(), 1);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while node.convs.running() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the idle actor did not stop");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A new actor picks up where the old one stopped: same de-duplication, next sequence.
+    assert_eq!(acked(&alice.request(direct(&cid, "one", Some("dt-one"))).await), first);
+    acked(&alice.request(direct(&cid, "two", None)).await);
+    assert_eq!(
+        bob.next_push_of(CommandType::Direct)
+            .await
+            .direct_message
+            .unwrap()
+            .msg
+            .as_deref(),
+        Some("two")
+    );
+    assert_eq!(log_texts(&bob.request(logs(&cid, |_| {})).await), vec!["one", "two"]);
+    server.stop().await;
+}

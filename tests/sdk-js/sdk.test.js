@@ -115,9 +115,15 @@ for (const version of [5, 4]) {
           proxy.cut();
           await bob.call('waitFor', 'event', 'disconnect');
           for (let n = 0; n < 5; n++) await alice.call('send', cid, `away ${n}`);
+          const group = await alice.call('createConversation', ['bob', 'carol'], false, 'while you were away');
           proxy.unblock();
           await bob.call('waitFor', 'event', 'reconnect', 30000);
           await bob.call('waitFor', 'unread', { cid, count: 10 });
+          if (version === 5) {
+            // Missed membership events come back through GET /1.1/rtm/notifications (4.x
+            // sends that request to https://, which this test server does not serve).
+            await bob.call('waitFor', 'event', `invited:${group}`);
+          }
 
           await alice.call('send', cid, 'back again');
           await bob.call('waitFor', 'received', 6);

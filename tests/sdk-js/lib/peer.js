@@ -28,6 +28,7 @@ const ops = {
     client.on('message', (message, conversation) => {
       received.push({ id: message.id, cid: conversation.id, from: message.from, text: message.text });
     });
+    client.on('invited', (payload, conversation) => events.push(`invited:${conversation.id}`));
     client.on('unreadmessagescountupdate', (conversations) => {
       for (const c of conversations) unread[c.id] = c.unreadMessagesCount;
     });

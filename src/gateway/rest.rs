@@ -1,0 +1,134 @@
+//! REST endpoints the SDKs call on their own (spec/leancloud-im.md §9.9).
+//!
+//! `GET /1.1/rtm/notifications?client_id=…&start_ts=…[&notification_type=permanent]`, with
+//! `X-LC-Id`, `X-LC-Key` (or `X-LC-Sign`) and `X-LC-IM-Session-Token`: the conversation
+//! events kept for the client since `start_ts`, which the SDKs replay after a reconnect.
+//! With `notification_type=permanent` (JS) the answer is `{notifications, hasMore}`;
+//! without (Swift) it is `{permanent: {notifications}, droppable: {notifications}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, json_error};
+use crate::config::AppConfig;
+
+/// Most notifications per answer; the SDK asks again while `hasMore`.
+const PAGE: usize = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct NotificationsQuery {
+    client_id: String,
+    start_ts: Option<i64>,
+    notification_type: Option<String>,
+}
+
+pub async fn notifications(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NotificationsQuery>,
+) -> HttpResponse {
+    let node = state.node.clone();
+    if !authorized(&req, &node.config.app) {
+        return json_error(StatusCode::UNAUTHORIZED, 401, "Unauthorized.");
+    }
+    let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
+    if !node.tokens.is_valid(token, &query.client_id, node.now_ms()) {
+        return json_error(StatusCode::UNAUTHORIZED, 4112, "SESSION_TOKEN_EXPIRED");
+    }
+    let query = query.into_inner();
+    let client = query.client_id.clone();
+    let after = query.start_ts.unwrap_or(0);
+    let found = node
+        .blocking(move |node| Ok(node.store.notifications(&client, after, PAGE)?))
+        .await;
+    let (bodies, more) = match found {
+        Ok(found) => found,
+        Err(err) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, err.code.number(), err.code.reason()),
+    };
+    let list: Vec<Value> = bodies.iter().filter_map(|b| serde_json::from_str(b).ok()).collect();
+    if query.notification_type.as_deref() == Some("permanent") {
+        HttpResponse::Ok().json(json!({ "notifications": list, "hasMore": more }))
+    } else {
+        HttpResponse::Ok().json(json!({
+            "permanent": { "notifications": list, "hasMore": more },
+            "droppable": { "notifications": [] },
+        }))
+    }
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks LeanCloud's REST credentials: `X-LC-Id` plus either `X-LC-Key: <appKey>` /
+/// `X-LC-Key: <masterKey>,master`, or `X-LC-Sign: md5(timestamp + key),timestamp[,master]`.
+pub fn authorized(req: &HttpRequest, app: &AppConfig) -> bool {
+    if header(req, "x-lc-id") != Some(app.id.as_str()) {
+        return false;
+    }
+    if let Some(key) = header(req, "x-lc-key") {
+        return key == app.key || key.strip_suffix(",master") == Some(app.master_key.as_str());
+    }
+    let Some(sign) = header(req, "x-lc-sign") else {
+        return false;
+    };
+    let mut parts = sign.split(',');
+    let (Some(digest), Some(timestamp)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let key = if parts.next() == Some("master") {
+        &app.master_key
+    } else {
+        &app.key
+    };
+    let expected: String = Md5::digest(format!("{timestamp}{key}"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    digest.eq_ignore_ascii_case(&expected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn app() -> AppConfig {
+        AppConfig {
+            id: "app".into(),
+            key: "key".into(),
+            master_key: "master".into(),
+        }
+    }
+
+    #[test]
+    fn accepts_the_app_key_the_master_key_and_signatures() {
+        let ok = |headers: &[(&str, &str)]| {
+            let mut req = TestRequest::get();
+            for h in headers {
+                req = req.insert_header(*h);
+            }
+            authorized(&req.to_http_request(), &app())
+        };
+        assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Key", "key")]));
+        assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master,master")]));
+        let sign: String = Md5::digest("1700000000000key")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(ok(&[
+            ("X-LC-Id", "app"),
+            ("X-LC-Sign", &format!("{sign},1700000000000"))
+        ]));
+        assert!(!ok(&[
+            ("X-LC-Id", "app"),
+            ("X-LC-Sign", &format!("{sign},1700000000000,master"))
+        ]));
+        assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master")]));
+        assert!(!ok(&[("X-LC-Id", "other"), ("X-LC-Key", "key")]));
+        assert!(!ok(&[("X-LC-Key", "key")]));
+    }
+}

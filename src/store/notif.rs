@@ -1,0 +1,92 @@
+//! Kept ("permanent") notifications per client: conversation events a client may have
+//! missed while offline, replayed through `GET /1.1/rtm/notifications`.
+//!
+//! Key `("ntf", clientId, serverTs, n)`; the value is the notification as the REST endpoint
+//! returns it (JSON text). `n` tells apart notifications of the same millisecond.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::kv::{RangeOptions, prefix_end};
+use super::pipeline::Write;
+use super::tuple::{Tuple, Unpack};
+use super::{Store, StoreError};
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn key(client: &str, server_ts: i64, n: u64) -> Vec<u8> {
+    Tuple::new()
+        .str("ntf")
+        .str(client)
+        .u64(server_ts.max(0) as u64)
+        .u64(n)
+        .into_bytes()
+}
+
+/// The write that keeps notification `body` (JSON text) for `client`.
+pub fn notification_write(client: &str, server_ts: i64, body: String) -> Write {
+    Write::Set(
+        key(client, server_ts, NEXT.fetch_add(1, Ordering::Relaxed)),
+        body.into_bytes(),
+    )
+}
+
+impl Store {
+    /// `client`'s notifications with `serverTs > after`, oldest first, at most `limit`.
+    /// The flag says whether more follow.
+    pub fn notifications(&self, client: &str, after: i64, limit: usize) -> Result<(Vec<String>, bool), StoreError> {
+        let begin = key(client, after.max(0) + 1, 0);
+        let end = prefix_end(&Tuple::new().str("ntf").str(client).into_bytes());
+        let rows = self
+            .engine()
+            .snapshot()
+            .get_range(&begin, &end, RangeOptions::forward(limit + 1))?;
+        let more = rows.len() > limit;
+        let bodies = rows
+            .into_iter()
+            .take(limit)
+            .map(|(key, value)| {
+                let mut t = Unpack::new(&key);
+                t.str()
+                    .and(t.str())
+                    .and(t.u64())
+                    .ok_or_else(|| StoreError::Corrupt("ntf key".into()))?;
+                String::from_utf8(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((bodies, more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_page_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_embedded(dir.path(), 16).unwrap();
+        let mut tx = store.engine().begin(true).unwrap();
+        for (client, ts, body) in [
+            ("bob", 10, "a"),
+            ("bob", 20, "b"),
+            ("bob", 20, "c"),
+            ("bob", 30, "d"),
+            ("bobby", 15, "x"),
+        ] {
+            if let Write::Set(k, v) = notification_write(client, ts, body.into()) {
+                tx.set(&k, &v);
+            }
+        }
+        tx.commit().unwrap();
+        assert_eq!(
+            store.notifications("bob", 0, 10).unwrap(),
+            (vec!["a".into(), "b".into(), "c".into(), "d".into()], false)
+        );
+        assert_eq!(
+            store.notifications("bob", 10, 2).unwrap(),
+            (vec!["b".into(), "c".into()], true)
+        );
+        assert_eq!(store.notifications("bob", 30, 10).unwrap(), (vec![], false));
+        assert_eq!(store.notifications("carol", 0, 10).unwrap(), (vec![], false));
+    }
+}
