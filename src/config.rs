@@ -81,31 +81,19 @@ pub struct LimitsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8080".into(),
-            public_url: String::new(),
-            workers: 0,
-            core_threads: 0,
-        }
+        ServerConfig { listen: "127.0.0.1:8080".into(), public_url: String::new(), workers: 0, core_threads: 0 }
     }
 }
 
 impl Default for AppConfig {
     fn default() -> Self {
-        AppConfig {
-            id: "xinshi-dev".into(),
-            key: "xinshi-dev-key".into(),
-            master_key: "xinshi-dev-master-key".into(),
-        }
+        AppConfig { id: "xinshi-dev".into(), key: "xinshi-dev-key".into(), master_key: "xinshi-dev-master-key".into() }
     }
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig {
-            data_dir: PathBuf::from("./data"),
-            max_batch: 1024,
-        }
+        StorageConfig { data_dir: PathBuf::from("./data"), max_batch: 1024 }
     }
 }
 
@@ -137,10 +125,9 @@ impl Config {
     /// Reads `path` (if given), then applies `XINSHI_*` overrides from the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?,
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?
+            }
             None => String::new(),
         };
         Config::from_toml_and_env(&text, |name| std::env::var(name).ok())
@@ -161,9 +148,7 @@ impl Config {
                 }
             }
         }
-        let config: Config = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }

@@ -60,10 +60,7 @@ impl ImError {
     }
 
     pub fn with_detail(code: Code, detail: impl Into<String>) -> Self {
-        ImError {
-            code,
-            detail: Some(detail.into()),
-        }
+        ImError { code, detail: Some(detail.into()) }
     }
 }
 

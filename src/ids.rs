@@ -19,19 +19,13 @@ pub const MAX_CLIENT_ID_LEN: usize = 64;
 /// not starting with a digit. A violation is 4103 INVALID_LOGIN.
 pub fn validate_client_id(id: &str) -> Result<(), ImError> {
     if id.is_empty() || id.len() > MAX_CLIENT_ID_LEN {
-        return Err(im_err!(
-            InvalidLogin,
-            "client id must be 1 to {MAX_CLIENT_ID_LEN} characters"
-        ));
+        return Err(im_err!(InvalidLogin, "client id must be 1 to {MAX_CLIENT_ID_LEN} characters"));
     }
     if id.as_bytes()[0].is_ascii_digit() {
         return Err(im_err!(InvalidLogin, "client id must not start with a digit"));
     }
     if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(im_err!(
-            InvalidLogin,
-            "client id may only hold letters, digits, '_' and '-'"
-        ));
+        return Err(im_err!(InvalidLogin, "client id may only hold letters, digits, '_' and '-'"));
     }
     Ok(())
 }
@@ -112,10 +106,7 @@ mod tests {
         for bad in ["", "9lives", "has space", "émile", "a:b"] {
             assert_eq!(validate_client_id(bad).unwrap_err().code, Code::InvalidLogin, "{bad:?}");
         }
-        assert_eq!(
-            validate_client_id(&"a".repeat(65)).unwrap_err().code,
-            Code::InvalidLogin
-        );
+        assert_eq!(validate_client_id(&"a".repeat(65)).unwrap_err().code, Code::InvalidLogin);
         assert!(validate_client_id(&anonymous_client_id()).is_ok());
     }
 

@@ -42,11 +42,7 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
     let app_id = config.app.id.clone();
     let data_dir = config.storage.data_dir.clone();
     let server = Server::start(config)?;
-    println!(
-        "xinshi is listening on {} (data in {})",
-        server.addr(),
-        data_dir.display()
-    );
+    println!("xinshi is listening on {} (data in {})", server.addr(), data_dir.display());
     println!("Point the JS SDK at it with:");
     println!(
         "  new Realtime({{ appId: '{app_id}', appKey: '<app key>', server: '{}', RTMServers: '{}' }})",

@@ -30,11 +30,7 @@ pub struct Server {
 }
 
 fn threads(configured: usize) -> usize {
-    if configured > 0 {
-        configured
-    } else {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    }
+    if configured > 0 { configured } else { std::thread::available_parallelism().map_or(2, |n| n.get()) }
 }
 
 impl Server {
@@ -66,13 +62,7 @@ impl Server {
             served
         })?;
         match ready_rx.recv() {
-            Ok(Ok((node, addr, public, handle))) => Ok(Server {
-                node,
-                addr,
-                public,
-                handle,
-                thread,
-            }),
+            Ok(Ok((node, addr, public, handle))) => Ok(Server { node, addr, public, handle, thread }),
             Ok(Err(err)) => {
                 let _ = thread.join();
                 Err(err)
@@ -129,18 +119,13 @@ async fn serve(config: Config, node: Arc<Node>, ready: std::sync::mpsc::SyncSend
     let (listener, addr) = match bound {
         Ok(bound) => bound,
         Err(err) => {
-            let _ = ready.send(Err(io::Error::new(
-                err.kind(),
-                format!("cannot listen on {}: {err}", config.server.listen),
-            )));
+            let _ = ready
+                .send(Err(io::Error::new(err.kind(), format!("cannot listen on {}: {err}", config.server.listen))));
             return Ok(());
         }
     };
     let public = PublicUrl::new(&config.server.public_url, addr);
-    let state = web::Data::new(AppState {
-        node: node.clone(),
-        public: public.clone(),
-    });
+    let state = web::Data::new(AppState { node: node.clone(), public: public.clone() });
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(gateway::configure))
         .workers(threads(config.server.workers))
         .disable_signals()

@@ -53,11 +53,7 @@ enum Seen {
 impl ConvState {
     pub fn direct(&mut self, myself: &ActorRef<ConvMsg>, req: Box<DirectReq>) {
         if !self.exists || !self.is_member(&req.from) {
-            req.reply.error(&im_err!(
-                InvalidMessagingTarget,
-                "not a member of conversation {}",
-                self.cid
-            ));
+            req.reply.error(&im_err!(InvalidMessagingTarget, "not a member of conversation {}", self.cid));
             return;
         }
         if req.msg.transient == Some(true) {
@@ -85,11 +81,7 @@ impl ConvState {
             from: req.from.to_string(),
             ts,
             lctype: msg.msg.as_deref().and_then(lctype),
-            data: if msg.binary_msg.is_some() {
-                None
-            } else {
-                Some(msg.msg.unwrap_or_default())
-            },
+            data: if msg.binary_msg.is_some() { None } else { Some(msg.msg.unwrap_or_default()) },
             bin: msg.binary_msg.map(|b| b.to_vec()),
             dt,
             receipt: msg.r == Some(true),
@@ -110,14 +102,7 @@ impl ConvState {
                 let _ = me.cast(ConvMsg::Committed { seq, result });
             }),
         );
-        self.pending.insert(
-            seq,
-            Pending {
-                record,
-                replies: vec![req.reply],
-                sender_session: req.session,
-            },
-        );
+        self.pending.insert(seq, Pending { record, replies: vec![req.reply], sender_session: req.session });
     }
 
     /// The message, its de-duplication entry, the sender's read mark (sending reads the
@@ -152,31 +137,19 @@ impl ConvState {
 
     /// Whether `from` already sent a message with token `dt` here.
     fn seen(&self, from: &str, dt: &str) -> Result<Option<Seen>, StoreError> {
-        if let Some((seq, _)) = self
-            .pending
-            .iter()
-            .find(|(_, p)| p.record.from == from && p.record.dt.as_deref() == Some(dt))
+        if let Some((seq, _)) =
+            self.pending.iter().find(|(_, p)| p.record.from == from && p.record.dt.as_deref() == Some(dt))
         {
             return Ok(Some(Seen::Pending(*seq)));
         }
-        if let Some(r) = self
-            .recent
-            .iter()
-            .find(|r| &*r.from == from && r.dt.as_deref() == Some(dt))
-        {
-            return Ok(Some(Seen::Committed {
-                mid: r.mid.clone(),
-                ts: r.ts,
-            }));
+        if let Some(r) = self.recent.iter().find(|r| &*r.from == from && r.dt.as_deref() == Some(dt)) {
+            return Ok(Some(Seen::Committed { mid: r.mid.clone(), ts: r.ts }));
         }
         let store = &self.node.store;
         let Some(seq) = store.dedup_seq(&self.cid, from, dt)? else {
             return Ok(None);
         };
-        Ok(store
-            .messages(&self.cid)
-            .get(seq)?
-            .map(|m| Seen::Committed { mid: m.mid, ts: m.ts }))
+        Ok(store.messages(&self.cid).get(seq)?.map(|m| Seen::Committed { mid: m.mid, ts: m.ts }))
     }
 
     /// The append of `seq` is durable (or failed): acknowledge, then deliver.
@@ -198,9 +171,7 @@ impl ConvState {
             reply.send(ack(&record.mid, record.ts));
         }
         let bytes = frame::encode(&delivery(&self.cid, &record, false));
-        self.node
-            .presence
-            .deliver(self.members.iter().map(|m| &**m), Some(pending.sender_session), &bytes);
+        self.node.presence.deliver(self.members.iter().map(|m| &**m), Some(pending.sender_session), &bytes);
         self.remember(Recent::of(seq, &record));
         Ok(())
     }
@@ -211,11 +182,7 @@ impl ConvState {
             mid: crate::ids::new_message_id(0),
             from: req.from.to_string(),
             ts: self.node.now_ms(),
-            data: if msg.binary_msg.is_some() {
-                None
-            } else {
-                Some(msg.msg.unwrap_or_default())
-            },
+            data: if msg.binary_msg.is_some() { None } else { Some(msg.msg.unwrap_or_default()) },
             bin: msg.binary_msg.map(|b| b.to_vec()),
             mention_all: msg.mention_all == Some(true),
             mention_pids: msg.mention_pids,
@@ -223,20 +190,14 @@ impl ConvState {
         };
         req.reply.send(ack(&record.mid, record.ts));
         let bytes = frame::encode(&delivery(&self.cid, &record, true));
-        self.node
-            .presence
-            .deliver(self.members.iter().map(|m| &**m), Some(req.session), &bytes);
+        self.node.presence.deliver(self.members.iter().map(|m| &**m), Some(req.session), &bytes);
     }
 }
 
 /// The sender's acknowledgement.
 fn ack(mid: &str, ts: i64) -> GenericCommand {
     GenericCommand {
-        ack_message: Some(AckCommand {
-            uid: Some(mid.to_owned()),
-            t: Some(ts),
-            ..Default::default()
-        }),
+        ack_message: Some(AckCommand { uid: Some(mid.to_owned()), t: Some(ts), ..Default::default() }),
         ..frame::command(CommandType::Ack, None)
     }
 }

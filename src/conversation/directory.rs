@@ -34,10 +34,7 @@ pub struct Directory {
 
 impl Default for Directory {
     fn default() -> Self {
-        Directory {
-            hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-        }
+        Directory { hasher: RandomState::new(), shards: (0..SHARDS).map(|_| Mutex::default()).collect() }
     }
 }
 
@@ -113,10 +110,7 @@ impl Directory {
 
 fn spawn(node: &Arc<Node>, cid: Arc<str>) -> ActorRef<ConvMsg> {
     let _runtime = node.core().enter();
-    let args = ConvArgs {
-        node: node.clone(),
-        cid,
-    };
+    let args = ConvArgs { node: node.clone(), cid };
     let (actor, _) = ActorRuntime::spawn_instant(None, ConversationActor, args).expect("unnamed actors always spawn");
     actor
 }

@@ -100,13 +100,8 @@ mod tests {
         assert_eq!(doc["m"], json!(["alice", "bob"]));
         assert_eq!(doc["updatedAt"], "1970-01-01T00:00:01.000Z");
         assert!(!doc.contains_key("lm"));
-        let last = MsgRecord {
-            mid: "m1".into(),
-            from: "bob".into(),
-            ts: 5,
-            bin: Some(vec![1, 2]),
-            ..Default::default()
-        };
+        let last =
+            MsgRecord { mid: "m1".into(), from: "bob".into(), ts: 5, bin: Some(vec![1, 2]), ..Default::default() };
         let mut doc = document("c", &record, Some(&last));
         assert_eq!(doc["lm"], json!({"__type": "Date", "iso": "1970-01-01T00:00:00.005Z"}));
         add_last_message(&mut doc, &last);

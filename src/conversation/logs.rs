@@ -35,10 +35,7 @@ pub async fn logs(node: &Arc<Node>, client: &Arc<str>, reply: Reply, query: Logs
     let client = client.clone();
     let found = node.blocking(move |node| history(node, &client, &query)).await;
     reply.result(found.map(|logs| GenericCommand {
-        logs_message: Some(LogsCommand {
-            logs,
-            ..Default::default()
-        }),
+        logs_message: Some(LogsCommand { logs, ..Default::default() }),
         ..frame::command(CommandType::Logs, None)
     }));
 }
@@ -91,10 +88,7 @@ fn history(node: &Node, client: &str, q: &LogsCommand) -> Result<Vec<LogItem>, I
     }
     // Receipt marks of the recipient in a one-to-one conversation.
     let cursors: Vec<(String, Cursor)> = if conv.members.len() == 2 {
-        conv.members
-            .iter()
-            .map(|m| Ok((m.clone(), store.cursor(cid, m)?)))
-            .collect::<Result<_, StoreError>>()?
+        conv.members.iter().map(|m| Ok((m.clone(), store.cursor(cid, m)?))).collect::<Result<_, StoreError>>()?
     } else {
         Vec::new()
     };
@@ -114,63 +108,28 @@ fn anchor(
     inclusive: bool,
     last_seq: u64,
 ) -> Result<Anchor, StoreError> {
-    let seq = match mid
-        .and_then(crate::ids::message_seq)
-        .filter(|&s| s >= 1 && s <= last_seq)
-    {
+    let seq = match mid.and_then(crate::ids::message_seq).filter(|&s| s >= 1 && s <= last_seq) {
         Some(seq) => view.get(seq)?.filter(|m| Some(m.mid.as_str()) == mid).map(|_| seq),
         None => None,
     };
-    Ok(Anchor {
-        seq,
-        ts: ts.filter(|&t| t > 0),
-        inclusive,
-    })
+    Ok(Anchor { seq, ts: ts.filter(|&t| t > 0), inclusive })
 }
 
 /// The first seq at or after `anchor` (1 without one).
 fn lower_bound(view: &MsgView, anchor: Anchor, last_seq: u64) -> Result<u64, StoreError> {
-    Ok(match anchor {
-        Anchor {
-            seq: Some(seq),
-            inclusive,
-            ..
-        } => {
-            if inclusive {
-                seq
-            } else {
-                seq + 1
-            }
-        }
-        Anchor {
-            ts: Some(ts),
-            inclusive,
-            ..
-        } => view.first_seq_after_time(ts, !inclusive, last_seq)?,
-        _ => 1,
+    Ok(match (anchor.seq, anchor.ts) {
+        (Some(seq), _) => seq + u64::from(!anchor.inclusive),
+        (None, Some(ts)) => view.first_seq_after_time(ts, !anchor.inclusive, last_seq)?,
+        (None, None) => 1,
     })
 }
 
 /// The last seq at or before `anchor` (the newest without one).
 fn upper_bound(view: &MsgView, anchor: Anchor, last_seq: u64) -> Result<u64, StoreError> {
-    Ok(match anchor {
-        Anchor {
-            seq: Some(seq),
-            inclusive,
-            ..
-        } => {
-            if inclusive {
-                seq
-            } else {
-                seq - 1
-            }
-        }
-        Anchor {
-            ts: Some(ts),
-            inclusive,
-            ..
-        } => view.first_seq_after_time(ts, inclusive, last_seq)? - 1,
-        _ => last_seq,
+    Ok(match (anchor.seq, anchor.ts) {
+        (Some(seq), _) => seq - u64::from(!anchor.inclusive),
+        (None, Some(ts)) => view.first_seq_after_time(ts, anchor.inclusive, last_seq)? - 1,
+        (None, None) => last_seq,
     })
 }
 

@@ -38,18 +38,9 @@ pub enum ConvOp {
     /// A client sends a message.
     Direct(Box<DirectReq>),
     /// A client acknowledges receiving messages: up to message `mid`, or up to time `tots`.
-    Ack {
-        from: Arc<str>,
-        mid: Option<String>,
-        tots: Option<i64>,
-    },
+    Ack { from: Arc<str>, mid: Option<String>, tots: Option<i64> },
     /// A client has read up to message `mid` / time `ts` (or everything, if neither).
-    Read {
-        from: Arc<str>,
-        session: u64,
-        mid: Option<String>,
-        ts: Option<i64>,
-    },
+    Read { from: Arc<str>, session: u64, mid: Option<String>, ts: Option<i64> },
 }
 
 /// Messages of the conversation actor.

@@ -57,21 +57,13 @@ pub async fn query(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: Conv
 
 fn results(json: String) -> GenericCommand {
     GenericCommand {
-        conv_message: Some(ConvCommand {
-            results: Some(JsonObjectMessage { data: json }),
-            ..Default::default()
-        }),
+        conv_message: Some(ConvCommand { results: Some(JsonObjectMessage { data: json }), ..Default::default() }),
         ..frame::command(CommandType::Conv, Some(OpType::Results))
     }
 }
 
 fn parse(conv: &ConvCommand) -> Result<Request, ImError> {
-    let text = conv
-        .where_
-        .as_ref()
-        .map(|w| w.data.trim())
-        .filter(|d| !d.is_empty())
-        .unwrap_or("{}");
+    let text = conv.where_.as_ref().map(|w| w.data.trim()).filter(|d| !d.is_empty()).unwrap_or("{}");
     let cond = match serde_json::from_str(text) {
         Ok(Value::Object(cond)) => cond,
         _ => return Err(im_err!(ConversationQueryFailed, "where must be a JSON object")),
@@ -82,9 +74,7 @@ fn parse(conv: &ConvCommand) -> Result<Request, ImError> {
         cond,
         filter,
         sort: parse_sort(conv.sort.as_deref().filter(|s| !s.trim().is_empty()).unwrap_or("-lm")),
-        limit: conv
-            .limit
-            .map_or(DEFAULT_LIMIT, |l| l.clamp(0, MAX_LIMIT as i32) as usize),
+        limit: conv.limit.map_or(DEFAULT_LIMIT, |l| l.clamp(0, MAX_LIMIT as i32) as usize),
         skip: conv.skip.unwrap_or(0).max(0) as usize,
         compact: flag & FLAG_COMPACT != 0,
         last_message: flag & FLAG_LAST_MESSAGE != 0,

@@ -31,7 +31,20 @@ struct Notice {
     frame: Bytes,
 }
 
+impl Notice {
+    /// An `rcp` push for `to`.
+    fn rcp(to: Arc<str>, rcp: RcpCommand, now: i64) -> Notice {
+        let cmd = GenericCommand { rcp_message: Some(rcp), ..push(CommandType::Rcp, None, Some(now)) };
+        Notice { to, skip: None, frame: frame::encode(&cmd) }
+    }
+}
+
 impl ConvState {
+    /// A receipt about this conversation caused by `from`.
+    fn rcp_from(&self, from: &str) -> RcpCommand {
+        RcpCommand { cid: Some(self.cid.to_string()), from: Some(from.to_string()), ..Default::default() }
+    }
+
     pub fn ack(&mut self, from: &Arc<str>, mid: Option<&str>, tots: Option<i64>) {
         if let Err(err) = self.try_ack(from, mid, tots) {
             tracing::warn!(cid = %self.cid, error = %err, "receive-ack not recorded");
@@ -59,27 +72,11 @@ impl ConvState {
 
         let mut notices = Vec::new();
         if self.peer_of(from).is_some() {
-            let receipted = self
-                .recent
-                .iter()
-                .filter(|r| r.seq > previous && r.seq <= upto && r.receipt && r.from != *from);
+            let receipted =
+                self.recent.iter().filter(|r| r.seq > previous && r.seq <= upto && r.receipt && r.from != *from);
             for msg in receipted {
-                let rcp = RcpCommand {
-                    id: Some(msg.mid.clone()),
-                    cid: Some(self.cid.to_string()),
-                    t: Some(now),
-                    from: Some(from.to_string()),
-                    ..Default::default()
-                };
-                let cmd = GenericCommand {
-                    rcp_message: Some(rcp),
-                    ..push(CommandType::Rcp, None, Some(now))
-                };
-                notices.push(Notice {
-                    to: msg.from.clone(),
-                    skip: None,
-                    frame: frame::encode(&cmd),
-                });
+                let rcp = RcpCommand { id: Some(msg.mid.clone()), t: Some(now), ..self.rcp_from(from) };
+                notices.push(Notice::rcp(msg.from.clone(), rcp, now));
             }
         }
         self.save_mark(from, &cursor, notices);
@@ -126,34 +123,13 @@ impl ConvState {
             ..Default::default()
         };
         let unread_push = GenericCommand {
-            unread_message: Some(UnreadCommand {
-                convs: vec![tuple],
-                notif_time: Some(now),
-            }),
+            unread_message: Some(UnreadCommand { convs: vec![tuple], notif_time: Some(now) }),
             ..push(CommandType::Unread, None, Some(now))
         };
-        let mut notices = vec![Notice {
-            to: from.clone(),
-            skip: Some(session),
-            frame: frame::encode(&unread_push),
-        }];
+        let mut notices = vec![Notice { to: from.clone(), skip: Some(session), frame: frame::encode(&unread_push) }];
         if let Some(peer) = self.peer_of(from) {
-            let rcp = RcpCommand {
-                cid: Some(self.cid.to_string()),
-                t: Some(cursor.read_ts),
-                read: Some(true),
-                from: Some(from.to_string()),
-                ..Default::default()
-            };
-            let cmd = GenericCommand {
-                rcp_message: Some(rcp),
-                ..push(CommandType::Rcp, None, Some(now))
-            };
-            notices.push(Notice {
-                to: peer.clone(),
-                skip: None,
-                frame: frame::encode(&cmd),
-            });
+            let rcp = RcpCommand { t: Some(cursor.read_ts), read: Some(true), ..self.rcp_from(from) };
+            notices.push(Notice::rcp(peer.clone(), rcp, now));
         }
         self.save_mark(from, &cursor, notices);
         Ok(())

@@ -33,10 +33,7 @@ pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: Conv
         Ok(new) => new,
         Err(err) => return reply.error(&err),
     };
-    let started = match node
-        .blocking(move |node| Ok(node.store.start_conversation(&new)?))
-        .await
-    {
+    let started = match node.blocking(move |node| Ok(node.store.start_conversation(&new)?)).await {
         Ok(started) => started,
         Err(err) => return reply.error(&err),
     };
@@ -65,11 +62,7 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
     }
     let max = node.config.limits.max_members;
     if members.len() > max {
-        return Err(im_err!(
-            ConversationFull,
-            "{} members; the limit is {max}",
-            members.len()
-        ));
+        return Err(im_err!(ConversationFull, "{} members; the limit is {max}", members.len()));
     }
     let attrs = match conv.attr.as_ref().map(|a| a.data.trim()).filter(|d| !d.is_empty()) {
         None => serde_json::Map::new(),
@@ -125,17 +118,8 @@ fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
         "notificationType": NOTIFICATION_PERMANENT,
     })
     .to_string();
-    let others: Vec<String> = started
-        .record
-        .members
-        .iter()
-        .filter(|m| *m != creator)
-        .cloned()
-        .collect();
-    let writes = others
-        .iter()
-        .map(|m| notification_write(m, now, kept.clone()))
-        .collect();
+    let others: Vec<String> = started.record.members.iter().filter(|m| *m != creator).cloned().collect();
+    let writes = others.iter().map(|m| notification_write(m, now, kept.clone())).collect();
     let bytes = frame::encode(&joined);
     let online = node.clone();
     node.store.pipeline.submit(

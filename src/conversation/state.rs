@@ -157,18 +157,9 @@ impl ConvState {
         }
         // `recent` holds every committed message from its front on.
         if let Some(front) = self.recent.front().filter(|front| front.ts <= ts) {
-            return Ok(self
-                .recent
-                .iter()
-                .rev()
-                .find(|r| r.ts <= ts)
-                .map_or(front.seq, |r| r.seq));
+            return Ok(self.recent.iter().rev().find(|r| r.ts <= ts).map_or(front.seq, |r| r.seq));
         }
-        let after = self
-            .node
-            .store
-            .messages(&self.cid)
-            .first_seq_after_time(ts, true, self.committed_seq)?;
+        let after = self.node.store.messages(&self.cid).first_seq_after_time(ts, true, self.committed_seq)?;
         Ok(after - 1)
     }
 

@@ -39,27 +39,15 @@ impl PublicUrl {
     pub fn new(configured: &str, bound: SocketAddr) -> PublicUrl {
         let configured = configured.trim().trim_end_matches('/');
         if let Some(host) = configured.strip_prefix("https://") {
-            return PublicUrl {
-                secure: true,
-                host: host.to_owned(),
-            };
+            return PublicUrl { secure: true, host: host.to_owned() };
         }
         if let Some(host) = configured.strip_prefix("http://") {
-            return PublicUrl {
-                secure: false,
-                host: host.to_owned(),
-            };
+            return PublicUrl { secure: false, host: host.to_owned() };
         }
         if !configured.is_empty() {
-            return PublicUrl {
-                secure: false,
-                host: configured.to_owned(),
-            };
+            return PublicUrl { secure: false, host: configured.to_owned() };
         }
-        PublicUrl {
-            secure: false,
-            host: bound.to_string(),
-        }
+        PublicUrl { secure: false, host: bound.to_string() }
     }
 
     /// `http://host` or `https://host`: the SDKs' `server` option.

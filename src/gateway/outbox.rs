@@ -158,12 +158,6 @@ mod tests {
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(matches!(&got[0], Out::Frame { bytes, peer: Some(p) } if &bytes[..] == b"12345" && &**p == "alice"));
         assert!(matches!(&got[1], Out::Frame { peer: None, .. }));
-        assert!(matches!(
-            &got[2],
-            Out::Close {
-                code: CLOSE_SLOW_READER,
-                ..
-            }
-        ));
+        assert!(matches!(&got[2], Out::Close { code: CLOSE_SLOW_READER, .. }));
     }
 }

@@ -41,9 +41,7 @@ pub async fn notifications(
     let query = query.into_inner();
     let client = query.client_id.clone();
     let after = query.start_ts.unwrap_or(0);
-    let found = node
-        .blocking(move |node| Ok(node.store.notifications(&client, after, PAGE)?))
-        .await;
+    let found = node.blocking(move |node| Ok(node.store.notifications(&client, after, PAGE)?)).await;
     let (bodies, more) = match found {
         Ok(found) => found,
         Err(err) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, err.code.number(), err.code.reason()),
@@ -79,15 +77,8 @@ pub fn authorized(req: &HttpRequest, app: &AppConfig) -> bool {
     let (Some(digest), Some(timestamp)) = (parts.next(), parts.next()) else {
         return false;
     };
-    let key = if parts.next() == Some("master") {
-        &app.master_key
-    } else {
-        &app.key
-    };
-    let expected: String = Md5::digest(format!("{timestamp}{key}"))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let key = if parts.next() == Some("master") { &app.master_key } else { &app.key };
+    let expected: String = Md5::digest(format!("{timestamp}{key}")).iter().map(|b| format!("{b:02x}")).collect();
     digest.eq_ignore_ascii_case(&expected)
 }
 
@@ -97,11 +88,7 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn app() -> AppConfig {
-        AppConfig {
-            id: "app".into(),
-            key: "key".into(),
-            master_key: "master".into(),
-        }
+        AppConfig { id: "app".into(), key: "key".into(), master_key: "master".into() }
     }
 
     #[test]
@@ -115,18 +102,9 @@ mod tests {
         };
         assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Key", "key")]));
         assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master,master")]));
-        let sign: String = Md5::digest("1700000000000key")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert!(ok(&[
-            ("X-LC-Id", "app"),
-            ("X-LC-Sign", &format!("{sign},1700000000000"))
-        ]));
-        assert!(!ok(&[
-            ("X-LC-Id", "app"),
-            ("X-LC-Sign", &format!("{sign},1700000000000,master"))
-        ]));
+        let sign: String = Md5::digest("1700000000000key").iter().map(|b| format!("{b:02x}")).collect();
+        assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Sign", &format!("{sign},1700000000000"))]));
+        assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Sign", &format!("{sign},1700000000000,master"))]));
         assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master")]));
         assert!(!ok(&[("X-LC-Id", "other"), ("X-LC-Key", "key")]));
         assert!(!ok(&[("X-LC-Key", "key")]));

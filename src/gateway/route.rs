@@ -45,10 +45,6 @@ pub async fn app_route(state: web::Data<AppState>, query: web::Query<RouteQuery>
 fn check_app(state: &AppState, app_id: Option<&str>) -> Option<HttpResponse> {
     match app_id {
         Some(id) if id == state.node.config.app.id => None,
-        _ => Some(super::json_error(
-            actix_web::http::StatusCode::NOT_FOUND,
-            4100,
-            "unknown appId",
-        )),
+        _ => Some(super::json_error(actix_web::http::StatusCode::NOT_FOUND, 4100, "unknown appId")),
     }
 }

@@ -54,12 +54,7 @@ pub async fn run(
         .max_frame_size(limits.max_frame_bytes)
         .aggregate_continuations()
         .max_continuation_size(limits.max_frame_bytes);
-    let mut socket = Socket {
-        node,
-        conn,
-        clients: Vec::new(),
-        logged_in: false,
-    };
+    let mut socket = Socket { node, conn, clients: Vec::new(), logged_in: false };
     let read_timeout = Duration::from_secs(limits.read_timeout_secs);
     let timer = sleep_until(Instant::now() + Duration::from_secs(limits.login_timeout_secs));
     tokio::pin!(timer);
@@ -121,10 +116,8 @@ pub async fn run(
     };
 
     socket.stop_all();
-    let reason = close.map(|(code, description)| CloseReason {
-        code: CloseCode::Other(code),
-        description: Some(description),
-    });
+    let reason =
+        close.map(|(code, description)| CloseReason { code: CloseCode::Other(code), description: Some(description) });
     let _ = ws.close(reason).await;
     tracing::debug!(?peer, "socket closed");
 }
@@ -157,14 +150,12 @@ impl Socket {
             (Some(CommandType::Session), Some(OpType::Open)) => self.open(cmd).await,
             (Some(CommandType::Session), Some(OpType::Close)) => self.close_client(cmd),
             // Android push and LiveQuery share the socket; answer their login and logout.
-            (Some(CommandType::Login), _) => self.send(&GenericCommand {
-                service: cmd.service,
-                ..frame::reply(cmd.i, CommandType::Loggedin, None)
-            }),
-            (Some(CommandType::Logout), _) => self.send(&GenericCommand {
-                service: cmd.service,
-                ..frame::reply(cmd.i, CommandType::Loggedout, None)
-            }),
+            (Some(CommandType::Login), _) => {
+                self.send(&GenericCommand { service: cmd.service, ..frame::reply(cmd.i, CommandType::Loggedin, None) })
+            }
+            (Some(CommandType::Logout), _) => {
+                self.send(&GenericCommand { service: cmd.service, ..frame::reply(cmd.i, CommandType::Loggedout, None) })
+            }
             _ => self.route(cmd),
         }
     }
@@ -182,11 +173,7 @@ impl Socket {
         let Some(index) = self.owner(&cmd) else {
             return self.send(&frame::error(i, &session_required(&cmd)));
         };
-        if self.clients[index]
-            .actor
-            .cast(SessionMsg::Command(Box::new(cmd)))
-            .is_err()
-        {
+        if self.clients[index].actor.cast(SessionMsg::Command(Box::new(cmd))).is_err() {
             self.clients.remove(index);
             self.conn.set_clients(self.clients.len());
             self.send(&frame::error(i, &im_err!(SessionRequired, "the session has ended")));
@@ -205,12 +192,7 @@ impl Socket {
         let client = opening.client.clone();
         let outbox = Outbox::new(self.conn.clone(), client.clone());
         self.conn.set_clients(self.clients.len() + 1);
-        let args = SessionArgs {
-            node: self.node.clone(),
-            outbox,
-            id: self.node.next_session_id(),
-            open: opening,
-        };
+        let args = SessionArgs { node: self.node.clone(), outbox, id: self.node.next_session_id(), open: opening };
         match Actor::spawn(None, SessionActor, args).await {
             Ok((actor, _)) => {
                 self.clients.push(Client { id: client, actor });
@@ -228,10 +210,7 @@ impl Socket {
         let Some(index) = self.owner(&cmd) else {
             // Nothing to close: say it is closed.
             let reply = frame::reply(cmd.i, CommandType::Session, Some(OpType::Closed));
-            return self.send(&GenericCommand {
-                session_message: Some(SessionCommand::default()),
-                ..reply
-            });
+            return self.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
         };
         let client = self.clients.remove(index);
         self.conn.set_clients(self.clients.len());

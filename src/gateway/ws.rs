@@ -16,10 +16,8 @@ use super::{AppState, json_error, socket};
 use crate::protocol::frame::Format;
 
 /// Subprotocols served, with their frame format.
-pub const SUBPROTOCOLS: &[(&str, Format)] = &[
-    ("lc.protobuf2.3", Format::Binary),
-    ("lc.proto2base64.3", Format::Base64),
-];
+pub const SUBPROTOCOLS: &[(&str, Format)] =
+    &[("lc.protobuf2.3", Format::Binary), ("lc.proto2base64.3", Format::Base64)];
 
 /// How the subprotocol was chosen.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,18 +46,12 @@ fn choose(req: &HttpRequest) -> Result<Choice, String> {
         .ok()
         .and_then(|q| q.get("subprotocol").cloned());
     if offered.is_empty()
-        && let Some((_, format)) = query
-            .as_deref()
-            .and_then(|q| SUBPROTOCOLS.iter().find(|(known, _)| *known == q))
+        && let Some((_, format)) = query.as_deref().and_then(|q| SUBPROTOCOLS.iter().find(|(known, _)| *known == q))
     {
         return Ok(Choice::Query(*format));
     }
     let supported: Vec<&str> = SUBPROTOCOLS.iter().map(|(name, _)| *name).collect();
-    let asked = if offered.is_empty() {
-        query.into_iter().collect()
-    } else {
-        offered
-    };
+    let asked = if offered.is_empty() { query.into_iter().collect() } else { offered };
     Err(format!("unsupported subprotocol {asked:?}; supported: {supported:?}"))
 }
 
@@ -75,9 +67,7 @@ pub async fn upgrade(req: HttpRequest, body: web::Payload, state: Arc<AppState>)
     };
     let format = match choice {
         Choice::Header(name, format) => {
-            response
-                .headers_mut()
-                .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(name));
+            response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(name));
             format
         }
         Choice::Query(format) => format,
@@ -102,32 +92,19 @@ mod tests {
 
     #[test]
     fn picks_the_first_supported_offer() {
-        assert_eq!(
-            pick(Some("lc.protobuf2.3"), "/"),
-            Ok(Choice::Header("lc.protobuf2.3", Format::Binary))
-        );
+        assert_eq!(pick(Some("lc.protobuf2.3"), "/"), Ok(Choice::Header("lc.protobuf2.3", Format::Binary)));
         assert_eq!(
             pick(Some("lc.protobuf2.1, lc.proto2base64.3"), "/"),
             Ok(Choice::Header("lc.proto2base64.3", Format::Base64))
         );
-        assert_eq!(
-            pick(None, "/?subprotocol=lc.protobuf2.3"),
-            Ok(Choice::Query(Format::Binary))
-        );
+        assert_eq!(pick(None, "/?subprotocol=lc.protobuf2.3"), Ok(Choice::Query(Format::Binary)));
     }
 
     #[test]
     fn refuses_what_it_does_not_speak() {
-        assert!(
-            pick(Some("lc.protobuf2.1"), "/")
-                .unwrap_err()
-                .contains("lc.protobuf2.1")
-        );
+        assert!(pick(Some("lc.protobuf2.1"), "/").unwrap_err().contains("lc.protobuf2.1"));
         assert!(pick(None, "/").is_err());
         assert!(pick(None, "/?subprotocol=mqtt").unwrap_err().contains("mqtt"));
-        assert!(
-            pick(Some("chat"), "/?subprotocol=lc.protobuf2.3").is_err(),
-            "a header offer wins over the query"
-        );
+        assert!(pick(Some("chat"), "/?subprotocol=lc.protobuf2.3").is_err(), "a header offer wins over the query");
     }
 }

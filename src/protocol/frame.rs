@@ -66,11 +66,7 @@ pub fn with_peer_id(frame: &[u8], peer: &str) -> Bytes {
 
 /// A command with `cmd` and `op` set.
 pub fn command(cmd: CommandType, op: Option<OpType>) -> GenericCommand {
-    GenericCommand {
-        cmd: Some(cmd as i32),
-        op: op.map(|op| op as i32),
-        ..Default::default()
-    }
+    GenericCommand { cmd: Some(cmd as i32), op: op.map(|op| op as i32), ..Default::default() }
 }
 
 /// The reply to a request carrying `i`.
@@ -80,11 +76,7 @@ pub fn reply(i: Option<i32>, cmd: CommandType, op: Option<OpType>) -> GenericCom
 
 /// A server push (no `i`, `service = 2`).
 pub fn push(cmd: CommandType, op: Option<OpType>, server_ts: Option<i64>) -> GenericCommand {
-    GenericCommand {
-        service: Some(SERVICE_IM),
-        server_ts,
-        ..command(cmd, op)
-    }
+    GenericCommand { service: Some(SERVICE_IM), server_ts, ..command(cmd, op) }
 }
 
 /// An `error` command answering the request `i` (or connection-level without `i`).
@@ -109,10 +101,7 @@ mod tests {
     #[test]
     fn binary_and_base64_carry_the_same_command() {
         let mut cmd = reply(Some(7), CommandType::Session, Some(OpType::Opened));
-        cmd.session_message = Some(SessionCommand {
-            st: Some("token".into()),
-            ..Default::default()
-        });
+        cmd.session_message = Some(SessionCommand { st: Some("token".into()), ..Default::default() });
         let bytes = encode(&cmd);
         assert_eq!(decode_binary(&bytes).unwrap(), cmd);
         assert_eq!(decode_text(&to_base64(&bytes)).unwrap(), cmd);
@@ -131,10 +120,7 @@ mod tests {
 
     #[test]
     fn errors_carry_code_symbolic_reason_and_detail() {
-        let cmd = error(
-            Some(3),
-            &ImError::with_detail(Code::InvalidMessagingTarget, "not a member"),
-        );
+        let cmd = error(Some(3), &ImError::with_detail(Code::InvalidMessagingTarget, "not a member"));
         let decoded = decode_binary(&encode(&cmd)).unwrap();
         let err = decoded.error_message.unwrap();
         assert_eq!((decoded.cmd, decoded.i), (Some(CommandType::Error as i32), Some(3)));

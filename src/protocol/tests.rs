@@ -8,10 +8,7 @@ use super::*;
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     assert!(s.len().is_multiple_of(2), "odd hex length");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
 }
 
 fn json(data: &str) -> Option<JsonObjectMessage> {
@@ -135,11 +132,7 @@ fn required_fields_are_encoded_even_when_default() {
     let err = ErrorCommand::default();
     assert_eq!(err.encode_to_vec(), [0x08, 0x00, 0x12, 0x00]);
 
-    let err = ErrorCommand {
-        code: 4102,
-        reason: "SESSION_REQUIRED".into(),
-        ..Default::default()
-    };
+    let err = ErrorCommand { code: 4102, reason: "SESSION_REQUIRED".into(), ..Default::default() };
     let decoded = ErrorCommand::decode(err.encode_to_vec().as_slice()).unwrap();
     assert_eq!(decoded, err);
 
@@ -177,11 +170,7 @@ fn appended_field_overrides() {
 
     // Last occurrence wins, and long ids need a multi-byte length.
     let long_id = "x".repeat(300);
-    let mut frame = GenericCommand {
-        peer_id: Some("old".into()),
-        ..cmd.clone()
-    }
-    .encode_to_vec();
+    let mut frame = GenericCommand { peer_id: Some("old".into()), ..cmd.clone() }.encode_to_vec();
     append_peer_id(&mut frame, &long_id);
     let decoded = GenericCommand::decode(frame.as_slice()).unwrap();
     assert_eq!(decoded.peer_id.as_deref(), Some(long_id.as_str()));

@@ -30,10 +30,7 @@ pub(super) fn date_millis(v: &Value) -> Option<i64> {
 
 /// Parses an ISO-8601 timestamp into milliseconds since the epoch.
 pub(crate) fn parse_iso_millis(s: &str) -> Option<i64> {
-    let mut p = Cursor {
-        bytes: s.as_bytes(),
-        pos: 0,
-    };
+    let mut p = Cursor { bytes: s.as_bytes(), pos: 0 };
     let year = p.number(4)?;
     p.expect(b'-')?;
     let month = p.number(2)?;
@@ -158,11 +155,7 @@ impl Cursor<'_> {
             _ => return None,
         };
         let hours = self.number(2)?;
-        let minutes = if self.eat(b':') || !self.at_end() {
-            self.number(2)?
-        } else {
-            0
-        };
+        let minutes = if self.eat(b':') || !self.at_end() { self.number(2)? } else { 0 };
         if hours > 23 || minutes > 59 {
             return None;
         }
@@ -204,11 +197,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -257,11 +246,7 @@ mod tests {
         assert_eq!(format_iso_millis(-1), "1969-12-31T23:59:59.999Z");
         assert_eq!(format_iso_millis(MIN_MS), "0000-01-01T00:00:00.000Z");
         assert_eq!(format_iso_millis(MAX_MS), "9999-12-31T23:59:59.999Z");
-        for iso in [
-            "2026-11-25T10:00:00.000Z",
-            "2024-02-29T23:59:59.999Z",
-            "1900-03-01T00:00:00.000Z",
-        ] {
+        for iso in ["2026-11-25T10:00:00.000Z", "2024-02-29T23:59:59.999Z", "1900-03-01T00:00:00.000Z"] {
             assert_eq!(format_iso_millis(parse_iso_millis(iso).unwrap()), iso);
         }
     }

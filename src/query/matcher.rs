@@ -156,9 +156,7 @@ fn parse_operators(path: &str, ops: &Map<String, Value>) -> Result<Vec<Test>, Qu
                 return Err(bad(format!("unknown operator `{other}` on field `{path}`")));
             }
             other => {
-                return Err(bad(format!(
-                    "field `{path}` mixes operators with the plain key `{other}`"
-                )));
+                return Err(bad(format!("field `{path}` mixes operators with the plain key `{other}`")));
             }
         };
         tests.push(test);
@@ -179,9 +177,9 @@ impl Test {
         match self {
             Test::Eq(v) => field_equals(field, v),
             Test::Ne(v) => !field_equals(field, v),
-            Test::Order(want, or_equal, operand) => any_element(field, |v| {
-                compare(v, operand).is_some_and(|o| o == *want || (*or_equal && o.is_eq()))
-            }),
+            Test::Order(want, or_equal, operand) => {
+                any_element(field, |v| compare(v, operand).is_some_and(|o| o == *want || (*or_equal && o.is_eq())))
+            }
             Test::In(list) => list.iter().any(|v| field_equals(field, v)),
             Test::Nin(list) => !list.iter().any(|v| field_equals(field, v)),
             Test::All(list) => !list.is_empty() && list.iter().all(|v| field_equals(field, v)),

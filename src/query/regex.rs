@@ -27,15 +27,11 @@ pub(super) fn compile(pattern: &str, options: &str) -> Result<Regex, QueryError>
             's' => builder.dot_matches_new_line(true),
             'x' => builder.ignore_whitespace(true),
             other => {
-                return Err(QueryError::BadRegex(format!(
-                    "unsupported $options flag `{other}` (allowed: i, m, s, x)"
-                )));
+                return Err(QueryError::BadRegex(format!("unsupported $options flag `{other}` (allowed: i, m, s, x)")));
             }
         };
     }
-    builder
-        .build()
-        .map_err(|e| QueryError::BadRegex(format!("pattern {pattern:?}: {e}")))
+    builder.build().map_err(|e| QueryError::BadRegex(format!("pattern {pattern:?}: {e}")))
 }
 
 /// Rewrites every `\Q…\E` span as escaped literal text.

@@ -40,10 +40,7 @@ pub fn parse_sort(s: &str) -> Vec<SortKey> {
                 Some(rest) => (rest.trim(), true),
                 None => (part, false),
             };
-            (!path.is_empty()).then(|| SortKey {
-                path: path.to_owned(),
-                descending,
-            })
+            (!path.is_empty()).then(|| SortKey { path: path.to_owned(), descending })
         })
         .collect()
 }

@@ -41,24 +41,15 @@ fn empty_condition_matches_everything() {
 #[test]
 fn non_object_condition_is_rejected() {
     for cond in [json!([]), json!("m"), json!(null), json!(1)] {
-        assert!(
-            matches!(matches(&conv(), &cond), Err(QueryError::BadCondition(_))),
-            "{cond}"
-        );
+        assert!(matches!(matches(&conv(), &cond), Err(QueryError::BadCondition(_))), "{cond}");
     }
-    assert!(matches!(
-        matches(&conv(), &json!({"$or": [1]})),
-        Err(QueryError::BadCondition(_))
-    ));
+    assert!(matches!(matches(&conv(), &json!({"$or": [1]})), Err(QueryError::BadCondition(_))));
 }
 
 #[test]
 fn unknown_operators_are_named_in_the_error() {
     let err = matches(&conv(), &json!({"m": {"$near": 1}})).unwrap_err();
-    assert!(
-        matches!(&err, QueryError::BadCondition(msg) if msg.contains("$near")),
-        "{err}"
-    );
+    assert!(matches!(&err, QueryError::BadCondition(msg) if msg.contains("$near")), "{err}");
     assert!(err.to_string().contains("$near"));
     let err = matches(&conv(), &json!({"$where": "1"})).unwrap_err();
     assert!(err.to_string().contains("$where"));
@@ -82,10 +73,7 @@ fn malformed_operands_are_rejected() {
         json!({"$and": []}),
         json!({"$or": {}}),
     ] {
-        assert!(
-            matches!(matches(&conv(), &cond), Err(QueryError::BadCondition(_))),
-            "{cond}"
-        );
+        assert!(matches!(matches(&conv(), &cond), Err(QueryError::BadCondition(_))), "{cond}");
     }
 }
 
@@ -97,9 +85,7 @@ fn literal_equality_and_eq() {
     assert!(check(json!({"tr": false, "unique": true})));
     assert!(check(json!({"count": 7.0})));
     assert!(!check(json!({"count": "7"})));
-    assert!(check(
-        json!({"attr": {"level": 3, "type": "private", "tags": ["a", "b"]}})
-    ));
+    assert!(check(json!({"attr": {"level": 3, "type": "private", "tags": ["a", "b"]}})));
     assert!(!check(json!({"attr": {"type": "private"}})));
     assert!(!check(json!({"missing": "x"})));
     assert!(!check(json!({"missing": false})));
@@ -202,10 +188,7 @@ fn exists() {
     assert!(!check(json!({"c": {"$exists": false}})));
     assert!(check(json!({"missing": {"$exists": false}})));
     assert!(!check(json!({"missing": {"$exists": true}})));
-    assert!(
-        check(json!({"note": {"$exists": true}})),
-        "a stored null counts as present"
-    );
+    assert!(check(json!({"note": {"$exists": true}})), "a stored null counts as present");
     assert!(check(json!({"tr": {"$exists": true}})));
 }
 
@@ -316,10 +299,7 @@ fn sort_by_date_descending_with_missing_last() {
         json!({"id": 4, "lm": date("2026-11-25T19:00:00+08:00")}), // 11:00Z
         json!({"id": 5, "lm": null}),
     ];
-    assert_eq!(
-        sorted(docs.clone(), "-lm"),
-        [json!(3), json!(4), json!(1), json!(2), json!(5)]
-    );
+    assert_eq!(sorted(docs.clone(), "-lm"), [json!(3), json!(4), json!(1), json!(2), json!(5)]);
     assert_eq!(sorted(docs, "lm"), [json!(2), json!(5), json!(1), json!(4), json!(3)]);
 }
 
@@ -331,14 +311,8 @@ fn sort_by_several_keys() {
         json!({"id": 3, "attr": {"rank": 2}, "name": "a"}),
         json!({"id": 4, "name": "m"}),
     ];
-    assert_eq!(
-        sorted(docs.clone(), "-attr.rank, name"),
-        [json!(3), json!(1), json!(2), json!(4)]
-    );
-    assert_eq!(
-        sorted(docs.clone(), "attr.rank,-name"),
-        [json!(4), json!(2), json!(1), json!(3)]
-    );
+    assert_eq!(sorted(docs.clone(), "-attr.rank, name"), [json!(3), json!(1), json!(2), json!(4)]);
+    assert_eq!(sorted(docs.clone(), "attr.rank,-name"), [json!(4), json!(2), json!(1), json!(3)]);
     assert_eq!(sorted(docs, ""), [json!(1), json!(2), json!(3), json!(4)]);
 }
 
@@ -353,10 +327,7 @@ fn sort_mixed_types_and_date_strings() {
         json!({"id": 6}),
         json!({"id": 7, "v": "B"}),
     ];
-    assert_eq!(
-        sorted(docs, "v"),
-        [json!(6), json!(5), json!(4), json!(7), json!(3), json!(2), json!(1)]
-    );
+    assert_eq!(sorted(docs, "v"), [json!(6), json!(5), json!(4), json!(7), json!(3), json!(2), json!(1)]);
 
     // A Date object and canonical ISO strings interleave by time.
     let docs = vec![

@@ -70,13 +70,7 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
         let client = args.open.client.clone();
-        Ok(SessionState {
-            node: args.node,
-            outbox: args.outbox,
-            client,
-            id: args.id,
-            opening: Some(args.open),
-        })
+        Ok(SessionState { node: args.node, outbox: args.outbox, client, id: args.id, opening: Some(args.open) })
     }
 
     async fn post_start(
@@ -100,10 +94,7 @@ impl Actor for SessionActor {
             SessionMsg::Command(cmd) => state.dispatch(*cmd).await,
             SessionMsg::Close { i } => {
                 let reply = frame::reply(i, CommandType::Session, Some(OpType::Closed));
-                state.outbox.send(&GenericCommand {
-                    session_message: Some(SessionCommand::default()),
-                    ..reply
-                });
+                state.outbox.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
                 myself.stop(None);
             }
         }
@@ -149,11 +140,7 @@ impl SessionState {
             (Some(CommandType::Session), Some(OpType::Refresh)) => query::refresh(node, &self.client, reply),
             (Some(known), _) => {
                 let name = op.map_or("-", |op| op.as_str_name());
-                reply.error(&im_err!(
-                    UnparseableRawMessage,
-                    "unsupported command {}/{name}",
-                    known.as_str_name()
-                ))
+                reply.error(&im_err!(UnparseableRawMessage, "unsupported command {}/{name}", known.as_str_name()))
             }
             (None, _) => reply.error(&im_err!(UnparseableRawMessage, "unknown command {:?}", cmd.cmd)),
         }
@@ -173,12 +160,7 @@ impl SessionState {
         let Some(cid) = msg.cid.clone().filter(|cid| !cid.is_empty()) else {
             return reply.error(&im_err!(InvalidMessagingTarget, "direct without a conversation id"));
         };
-        let req = DirectReq {
-            from: self.client.clone(),
-            session: self.id,
-            reply,
-            msg,
-        };
+        let req = DirectReq { from: self.client.clone(), session: self.id, reply, msg };
         self.node.to_conversation(&cid, ConvOp::Direct(Box::new(req)));
     }
 
@@ -187,11 +169,7 @@ impl SessionState {
     fn receive_ack(&self, reply: Reply, cmd: GenericCommand) {
         let ack = cmd.ack_message.unwrap_or_default();
         if let Some(cid) = ack.cid.filter(|cid| !cid.is_empty()) {
-            let op = ConvOp::Ack {
-                from: self.client.clone(),
-                mid: ack.mid,
-                tots: ack.tots,
-            };
+            let op = ConvOp::Ack { from: self.client.clone(), mid: ack.mid, tots: ack.tots };
             self.node.to_conversation(&cid, op);
         }
         if reply.i.is_some() {
@@ -207,12 +185,7 @@ impl SessionState {
             read.convs.into_iter().map(|t| (t.cid, t.mid, t.timestamp)).collect();
         marks.extend(read.cid.into_iter().chain(read.cids).map(|cid| (cid, None, None)));
         for (cid, mid, ts) in marks.into_iter().filter(|(cid, _, _)| !cid.is_empty()) {
-            let op = ConvOp::Read {
-                from: self.client.clone(),
-                session: self.id,
-                mid,
-                ts,
-            };
+            let op = ConvOp::Read { from: self.client.clone(), session: self.id, mid, ts };
             self.node.to_conversation(&cid, op);
         }
         if reply.i.is_some() {

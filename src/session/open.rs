@@ -56,15 +56,8 @@ pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
     {
         return Err(im_err!(SessionTokenExpired));
     }
-    let token = node
-        .tokens
-        .issue(&client, now, node.config.limits.session_token_ttl_secs);
-    Ok(Opening {
-        client: client.into(),
-        i: cmd.i,
-        token,
-        since: session.last_unread_notif_time.filter(|t| *t > 0),
-    })
+    let token = node.tokens.issue(&client, now, node.config.limits.session_token_ttl_secs);
+    Ok(Opening { client: client.into(), i: cmd.i, token, since: session.last_unread_notif_time.filter(|t| *t > 0) })
 }
 
 /// Runs in the new session actor: `opened`, presence, `unread`.
@@ -82,11 +75,7 @@ pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening
         ..frame::reply(opening.i, CommandType::Session, Some(OpType::Opened))
     };
     state.outbox.send_raw(frame::encode(&opened));
-    let entry = SessionEntry {
-        id: state.id,
-        outbox: state.outbox.clone(),
-        actor: myself.clone(),
-    };
+    let entry = SessionEntry { id: state.id, outbox: state.outbox.clone(), actor: myself.clone() };
     node.presence.register(&opening.client, entry);
 
     let client = opening.client.clone();
@@ -100,10 +89,7 @@ pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening
     };
     let now = node.now_ms();
     let unread = GenericCommand {
-        unread_message: Some(UnreadCommand {
-            convs,
-            notif_time: Some(now),
-        }),
+        unread_message: Some(UnreadCommand { convs, notif_time: Some(now) }),
         ..push(CommandType::Unread, None, Some(now))
     };
     state.outbox.send(&unread);

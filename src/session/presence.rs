@@ -31,10 +31,7 @@ pub struct Presence {
 
 impl Default for Presence {
     fn default() -> Self {
-        Presence {
-            hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-        }
+        Presence { hasher: RandomState::new(), shards: (0..SHARDS).map(|_| RwLock::default()).collect() }
     }
 }
 
@@ -44,11 +41,7 @@ impl Presence {
     }
 
     pub fn register(&self, client: &Arc<str>, entry: SessionEntry) {
-        self.shard(client)
-            .write()
-            .entry(client.clone())
-            .or_default()
-            .push(entry);
+        self.shard(client).write().entry(client.clone()).or_default().push(entry);
     }
 
     pub fn unregister(&self, client: &str, session_id: u64) {

@@ -10,17 +10,10 @@ pub const MAX_QUERY_IDS: usize = 20;
 
 /// `session/query {sessionPeerIds}` → `session/query_result {onlineSessionPeerIds}`.
 pub fn online(node: &Node, reply: Reply, query: SessionCommand) {
-    let online: Vec<String> = query
-        .session_peer_ids
-        .into_iter()
-        .take(MAX_QUERY_IDS)
-        .filter(|id| node.presence.is_online(id))
-        .collect();
+    let online: Vec<String> =
+        query.session_peer_ids.into_iter().take(MAX_QUERY_IDS).filter(|id| node.presence.is_online(id)).collect();
     reply.send(GenericCommand {
-        session_message: Some(SessionCommand {
-            online_session_peer_ids: online,
-            ..Default::default()
-        }),
+        session_message: Some(SessionCommand { online_session_peer_ids: online, ..Default::default() }),
         ..frame::command(CommandType::Session, Some(OpType::QueryResult))
     });
 }
@@ -30,11 +23,7 @@ pub fn refresh(node: &Node, client: &str, reply: Reply) {
     let ttl = node.config.limits.session_token_ttl_secs;
     let token = node.tokens.issue(client, node.now_ms(), ttl);
     reply.send(GenericCommand {
-        session_message: Some(SessionCommand {
-            st: Some(token),
-            st_ttl: Some(ttl as i32),
-            ..Default::default()
-        }),
+        session_message: Some(SessionCommand { st: Some(token), st_ttl: Some(ttl as i32), ..Default::default() }),
         ..frame::command(CommandType::Session, Some(OpType::Refreshed))
     });
 }

@@ -24,10 +24,7 @@ impl Tokens {
     /// A new token for `client`, valid for `ttl_secs`.
     pub fn issue(&self, client: &str, now_ms: i64, ttl_secs: u64) -> String {
         let token = ids::new_session_token();
-        let grant = Grant {
-            client: client.to_owned(),
-            expires_ms: now_ms + ttl_secs as i64 * 1000,
-        };
+        let grant = Grant { client: client.to_owned(), expires_ms: now_ms + ttl_secs as i64 * 1000 };
         let mut grants = self.grants.lock();
         if grants.len() % 1024 == 1023 {
             grants.retain(|_, g| g.expires_ms > now_ms);
@@ -38,10 +35,7 @@ impl Tokens {
 
     /// Whether `token` was issued to `client` and has not expired.
     pub fn is_valid(&self, token: &str, client: &str, now_ms: i64) -> bool {
-        self.grants
-            .lock()
-            .get(token)
-            .is_some_and(|g| g.client == client && g.expires_ms > now_ms)
+        self.grants.lock().get(token).is_some_and(|g| g.client == client && g.expires_ms > now_ms)
     }
 }
 

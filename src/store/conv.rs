@@ -42,11 +42,7 @@ impl Store {
             {
                 let cid = String::from_utf8(cid).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if let Some(record) = read_conversation(tx, &cid)? {
-                    return Ok(Started {
-                        cid,
-                        record,
-                        existing: true,
-                    });
+                    return Ok(Started { cid, record, existing: true });
                 }
             }
             let cid = ids::new_conversation_id(new.now_ms);
@@ -67,11 +63,7 @@ impl Store {
             for member in &new.members {
                 tx.set(&keys::client_conv(member, &cid), b"");
             }
-            Ok(Started {
-                cid,
-                record,
-                existing: false,
-            })
+            Ok(Started { cid, record, existing: false })
         })
     }
 
@@ -83,10 +75,7 @@ impl Store {
     /// Ids of the conversations `client` is a member of.
     pub fn conversations_of(&self, client: &str) -> Result<Vec<String>, StoreError> {
         let prefix = keys::client_convs(client);
-        let rows = self
-            .engine()
-            .snapshot()
-            .get_range(&prefix, &prefix_end(&prefix), RangeOptions::default())?;
+        let rows = self.engine().snapshot().get_range(&prefix, &prefix_end(&prefix), RangeOptions::default())?;
         Ok(rows
             .into_iter()
             .filter_map(|(key, _)| {
@@ -100,17 +89,11 @@ impl Store {
     /// Every conversation, in id order (for queries no index answers).
     pub fn all_conversations(&self) -> Result<Vec<(String, ConvRecord)>, StoreError> {
         let prefix = keys::all_convs();
-        let rows = self
-            .engine()
-            .snapshot()
-            .get_range(&prefix, &prefix_end(&prefix), RangeOptions::default())?;
+        let rows = self.engine().snapshot().get_range(&prefix, &prefix_end(&prefix), RangeOptions::default())?;
         rows.into_iter()
             .map(|(key, value)| {
                 let mut t = Unpack::new(&key);
-                let cid = t
-                    .str()
-                    .and_then(|_| t.str())
-                    .ok_or_else(|| StoreError::Corrupt("conv key".into()))?;
+                let cid = t.str().and_then(|_| t.str()).ok_or_else(|| StoreError::Corrupt("conv key".into()))?;
                 Ok((cid, decode(&value)?))
             })
             .collect()
@@ -144,10 +127,7 @@ mod tests {
         let b = store.start_conversation(&new_conv(&["alice", "bob"], false)).unwrap();
         assert_ne!(a.cid, b.cid, "non-unique conversations are always new");
         assert!(!a.existing);
-        assert_eq!(
-            store.conversation(&a.cid).unwrap().unwrap().members,
-            vec!["alice", "bob"]
-        );
+        assert_eq!(store.conversation(&a.cid).unwrap().unwrap().members, vec!["alice", "bob"]);
         let mut of_bob = store.conversations_of("bob").unwrap();
         of_bob.sort();
         let mut expected = vec![a.cid.clone(), b.cid.clone()];
@@ -168,9 +148,7 @@ mod tests {
                 let (store, barrier) = (store.clone(), barrier.clone());
                 std::thread::spawn(move || {
                     barrier.wait();
-                    store
-                        .start_conversation(&new_conv(&["alice", "bob", "carol"], true))
-                        .unwrap()
+                    store.start_conversation(&new_conv(&["alice", "bob", "carol"], true)).unwrap()
                 })
             })
             .collect();

@@ -13,10 +13,7 @@ use super::{Store, StoreError};
 impl Store {
     /// A read-only view of one conversation's messages at this moment.
     pub fn messages<'a>(&'a self, cid: &'a str) -> MsgView<'a> {
-        MsgView {
-            snap: self.engine().snapshot(),
-            cid,
-        }
+        MsgView { snap: self.engine().snapshot(), cid }
     }
 
     /// The seq of the message `from` sent with client token `dt`, if it was stored.
@@ -32,11 +29,7 @@ impl Store {
 }
 
 pub fn read_cursor(tx: &dyn ReadTx, cid: &str, client: &str) -> Result<Cursor, StoreError> {
-    Ok(tx
-        .get(&keys::cursor(cid, client))?
-        .map(|v| decode(&v))
-        .transpose()?
-        .unwrap_or_default())
+    Ok(tx.get(&keys::cursor(cid, client))?.map(|v| decode(&v)).transpose()?.unwrap_or_default())
 }
 
 /// The writes that store message `seq` of `cid` (and its de-duplication entry).
@@ -63,10 +56,7 @@ pub struct MsgView<'a> {
 impl MsgView<'_> {
     /// The message at `seq`.
     pub fn get(&self, seq: u64) -> Result<Option<MsgRecord>, StoreError> {
-        self.snap
-            .get(&keys::msg(self.cid, seq))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.snap.get(&keys::msg(self.cid, seq))?.map(|v| decode(&v)).transpose()
     }
 
     /// The newest message.
@@ -89,11 +79,7 @@ impl MsgView<'_> {
         rows.into_iter()
             .map(|(key, value)| {
                 let mut t = Unpack::new(&key);
-                let seq = t
-                    .str()
-                    .and(t.str())
-                    .and(t.u64())
-                    .ok_or_else(|| StoreError::Corrupt("msg key".into()))?;
+                let seq = t.str().and(t.str()).and(t.u64()).ok_or_else(|| StoreError::Corrupt("msg key".into()))?;
                 Ok((seq, decode(&value)?))
             })
             .collect()
@@ -170,11 +156,7 @@ mod tests {
         assert_eq!(view.first_seq_after_time(20, false, 6).unwrap(), 2);
         assert_eq!(view.first_seq_after_time(20, true, 6).unwrap(), 4);
         assert_eq!(view.first_seq_after_time(5, false, 6).unwrap(), 1);
-        assert_eq!(
-            view.first_seq_after_time(40, false, 6).unwrap(),
-            5,
-            "seq 5 is missing; 6 is next"
-        );
+        assert_eq!(view.first_seq_after_time(40, false, 6).unwrap(), 5, "seq 5 is missing; 6 is next");
         assert_eq!(view.first_seq_after_time(60, false, 6).unwrap(), 7);
     }
 

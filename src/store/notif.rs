@@ -14,20 +14,12 @@ use super::{Store, StoreError};
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 fn key(client: &str, server_ts: i64, n: u64) -> Vec<u8> {
-    Tuple::new()
-        .str("ntf")
-        .str(client)
-        .u64(server_ts.max(0) as u64)
-        .u64(n)
-        .into_bytes()
+    Tuple::new().str("ntf").str(client).u64(server_ts.max(0) as u64).u64(n).into_bytes()
 }
 
 /// The write that keeps notification `body` (JSON text) for `client`.
 pub fn notification_write(client: &str, server_ts: i64, body: String) -> Write {
-    Write::Set(
-        key(client, server_ts, NEXT.fetch_add(1, Ordering::Relaxed)),
-        body.into_bytes(),
-    )
+    Write::Set(key(client, server_ts, NEXT.fetch_add(1, Ordering::Relaxed)), body.into_bytes())
 }
 
 impl Store {
@@ -36,20 +28,14 @@ impl Store {
     pub fn notifications(&self, client: &str, after: i64, limit: usize) -> Result<(Vec<String>, bool), StoreError> {
         let begin = key(client, after.max(0) + 1, 0);
         let end = prefix_end(&Tuple::new().str("ntf").str(client).into_bytes());
-        let rows = self
-            .engine()
-            .snapshot()
-            .get_range(&begin, &end, RangeOptions::forward(limit + 1))?;
+        let rows = self.engine().snapshot().get_range(&begin, &end, RangeOptions::forward(limit + 1))?;
         let more = rows.len() > limit;
         let bodies = rows
             .into_iter()
             .take(limit)
             .map(|(key, value)| {
                 let mut t = Unpack::new(&key);
-                t.str()
-                    .and(t.str())
-                    .and(t.u64())
-                    .ok_or_else(|| StoreError::Corrupt("ntf key".into()))?;
+                t.str().and(t.str()).and(t.u64()).ok_or_else(|| StoreError::Corrupt("ntf key".into()))?;
                 String::from_utf8(value).map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
@@ -66,13 +52,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_embedded(dir.path(), 16).unwrap();
         let mut tx = store.engine().begin(true).unwrap();
-        for (client, ts, body) in [
-            ("bob", 10, "a"),
-            ("bob", 20, "b"),
-            ("bob", 20, "c"),
-            ("bob", 30, "d"),
-            ("bobby", 15, "x"),
-        ] {
+        for (client, ts, body) in
+            [("bob", 10, "a"), ("bob", 20, "b"), ("bob", 20, "c"), ("bob", 30, "d"), ("bobby", 15, "x")]
+        {
             if let Write::Set(k, v) = notification_write(client, ts, body.into()) {
                 tx.set(&k, &v);
             }
@@ -82,10 +64,7 @@ mod tests {
             store.notifications("bob", 0, 10).unwrap(),
             (vec!["a".into(), "b".into(), "c".into(), "d".into()], false)
         );
-        assert_eq!(
-            store.notifications("bob", 10, 2).unwrap(),
-            (vec!["b".into(), "c".into()], true)
-        );
+        assert_eq!(store.notifications("bob", 10, 2).unwrap(), (vec!["b".into(), "c".into()], true));
         assert_eq!(store.notifications("bob", 30, 10).unwrap(), (vec![], false));
         assert_eq!(store.notifications("carol", 0, 10).unwrap(), (vec![], false));
     }

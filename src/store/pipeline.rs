@@ -56,11 +56,7 @@ impl Pipeline {
             .name("commit-pipeline".into())
             .spawn(move || run(engine, rx, max_batch.max(1), thread_stats))
             .expect("spawn the commit pipeline thread");
-        Pipeline {
-            tx: Mutex::new(tx),
-            thread: Mutex::new(Some(thread)),
-            stats,
-        }
+        Pipeline { tx: Mutex::new(tx), thread: Mutex::new(Some(thread)), stats }
     }
 
     /// Queues `writes` for the next durable commit; `done` runs after it.

@@ -139,16 +139,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(decode::<MsgRecord>(&encode(&msg)).unwrap(), msg);
-        let text = MsgRecord {
-            data: Some("hi".into()),
-            ..Default::default()
-        };
+        let text = MsgRecord { data: Some("hi".into()), ..Default::default() };
         assert_eq!(decode::<MsgRecord>(&encode(&text)).unwrap(), text);
-        let cursor = Cursor {
-            read_seq: 3,
-            ack_seq: 2,
-            ..Default::default()
-        };
+        let cursor = Cursor { read_seq: 3, ack_seq: 2, ..Default::default() };
         assert_eq!(decode::<Cursor>(&encode(&cursor)).unwrap(), cursor);
     }
 

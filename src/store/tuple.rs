@@ -112,25 +112,16 @@ mod tests {
         assert_eq!(Tuple::new().u64(0).into_bytes(), b"\x14");
         assert_eq!(Tuple::new().u64(1).into_bytes(), b"\x15\x01");
         assert_eq!(Tuple::new().u64(256).into_bytes(), b"\x16\x01\x00");
-        assert_eq!(
-            Tuple::new().u64(u64::MAX).into_bytes(),
-            b"\x1c\xff\xff\xff\xff\xff\xff\xff\xff"
-        );
+        assert_eq!(Tuple::new().u64(u64::MAX).into_bytes(), b"\x1c\xff\xff\xff\xff\xff\xff\xff\xff");
     }
 
     #[test]
     fn order_is_preserved() {
         let numbers = [0u64, 1, 9, 255, 256, 65_535, 65_536, 1 << 40, u64::MAX];
-        let keys: Vec<Vec<u8>> = numbers
-            .iter()
-            .map(|&n| Tuple::new().str("msg").u64(n).into_bytes())
-            .collect();
+        let keys: Vec<Vec<u8>> = numbers.iter().map(|&n| Tuple::new().str("msg").u64(n).into_bytes()).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         let strings = ["", "\0", "a", "a\0", "ab", "b"];
-        let keys: Vec<Vec<u8>> = strings
-            .iter()
-            .map(|s| Tuple::new().str(s).u64(0).into_bytes())
-            .collect();
+        let keys: Vec<Vec<u8>> = strings.iter().map(|s| Tuple::new().str(s).u64(0).into_bytes()).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     }
 

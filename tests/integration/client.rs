@@ -44,11 +44,7 @@ impl TestServer {
         config.storage.data_dir = dir.path().join("data");
         adjust(&mut config);
         let server = Server::start(config.clone()).expect("server starts");
-        TestServer {
-            server: Some(server),
-            _dir: dir,
-            config,
-        }
+        TestServer { server: Some(server), _dir: dir, config }
     }
 
     pub fn ws_url(&self) -> String {
@@ -92,30 +88,19 @@ pub enum Closed {
 
 impl Client {
     pub async fn connect(server: &TestServer) -> Client {
-        Client::connect_with(&server.ws_url(), Some("lc.protobuf2.3"))
-            .await
-            .expect("websocket connects")
+        Client::connect_with(&server.ws_url(), Some("lc.protobuf2.3")).await.expect("websocket connects")
     }
 
     pub async fn connect_with(url: &str, subprotocol: Option<&str>) -> Result<Client, tungstenite::Error> {
         let mut request = url.into_client_request()?;
         if let Some(protocol) = subprotocol {
-            request
-                .headers_mut()
-                .insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).unwrap());
+            request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).unwrap());
         }
         let (ws, response) = tokio_tungstenite::connect_async(request).await?;
-        let base64 = response
-            .headers()
-            .get("Sec-WebSocket-Protocol")
-            .is_some_and(|v| v.to_str().unwrap().contains("base64"))
-            || url.contains("proto2base64");
-        Ok(Client {
-            ws,
-            next_i: 0,
-            base64,
-            inbox: VecDeque::new(),
-        })
+        let base64 =
+            response.headers().get("Sec-WebSocket-Protocol").is_some_and(|v| v.to_str().unwrap().contains("base64"))
+                || url.contains("proto2base64");
+        Ok(Client { ws, next_i: 0, base64, inbox: VecDeque::new() })
     }
 
     /// Connects and logs `client_id` in; returns the socket with the `unread` push consumed.
@@ -136,11 +121,8 @@ impl Client {
     /// Sends a command as is (no `i` added).
     pub async fn send(&mut self, cmd: &GenericCommand) {
         let bytes = cmd.encode_to_vec();
-        let msg = if self.base64 {
-            Message::Text(frame::to_base64(&bytes).into())
-        } else {
-            Message::Binary(bytes.into())
-        };
+        let msg =
+            if self.base64 { Message::Text(frame::to_base64(&bytes).into()) } else { Message::Binary(bytes.into()) };
         self.ws.send(msg).await.unwrap();
     }
 
@@ -152,10 +134,7 @@ impl Client {
         cmd.i = Some(i);
         self.send(&cmd).await;
         loop {
-            let got = self
-                .recv()
-                .await
-                .unwrap_or_else(|closed| panic!("closed while waiting for i={i}: {closed:?}"));
+            let got = self.recv().await.unwrap_or_else(|closed| panic!("closed while waiting for i={i}: {closed:?}"));
             if got.i == Some(i) {
                 return got;
             }
@@ -169,10 +148,7 @@ impl Client {
             return self.inbox.remove(pos).unwrap();
         }
         loop {
-            let got = self
-                .recv()
-                .await
-                .unwrap_or_else(|closed| panic!("closed while waiting for a push: {closed:?}"));
+            let got = self.recv().await.unwrap_or_else(|closed| panic!("closed while waiting for a push: {closed:?}"));
             if got.i.is_none() {
                 return got;
             }
@@ -187,10 +163,7 @@ impl Client {
             return self.inbox.remove(pos).unwrap();
         }
         loop {
-            let got = self
-                .recv()
-                .await
-                .unwrap_or_else(|closed| panic!("closed while waiting for {cmd:?}: {closed:?}"));
+            let got = self.recv().await.unwrap_or_else(|closed| panic!("closed while waiting for {cmd:?}: {closed:?}"));
             if got.i.is_none() && got.cmd == want {
                 return got;
             }
@@ -279,36 +252,21 @@ pub fn direct(cid: &str, text: &str, dt: Option<&str>) -> GenericCommand {
 }
 
 pub fn logs(cid: &str, adjust: impl FnOnce(&mut LogsCommand)) -> GenericCommand {
-    let mut query = LogsCommand {
-        cid: Some(cid.into()),
-        ..Default::default()
-    };
+    let mut query = LogsCommand { cid: Some(cid.into()), ..Default::default() };
     adjust(&mut query);
-    GenericCommand {
-        logs_message: Some(query),
-        ..frame::command(CommandType::Logs, None)
-    }
+    GenericCommand { logs_message: Some(query), ..frame::command(CommandType::Logs, None) }
 }
 
 pub fn query_convs(where_: &str, adjust: impl FnOnce(&mut ConvCommand)) -> GenericCommand {
-    let mut conv = ConvCommand {
-        where_: Some(JsonObjectMessage { data: where_.into() }),
-        ..Default::default()
-    };
+    let mut conv = ConvCommand { where_: Some(JsonObjectMessage { data: where_.into() }), ..Default::default() };
     adjust(&mut conv);
-    GenericCommand {
-        conv_message: Some(conv),
-        ..frame::command(CommandType::Conv, Some(OpType::Query))
-    }
+    GenericCommand { conv_message: Some(conv), ..frame::command(CommandType::Conv, Some(OpType::Query)) }
 }
 
 pub fn read(cid: &str) -> GenericCommand {
     GenericCommand {
         read_message: Some(ReadCommand {
-            convs: vec![ReadTuple {
-                cid: cid.into(),
-                ..Default::default()
-            }],
+            convs: vec![ReadTuple { cid: cid.into(), ..Default::default() }],
             ..Default::default()
         }),
         ..frame::command(CommandType::Read, None)
@@ -333,24 +291,13 @@ pub fn acked(reply: &GenericCommand) -> (String, i64) {
 
 /// The error code of an `error` reply.
 pub fn error_code(reply: &GenericCommand) -> i32 {
-    assert_eq!(
-        reply.cmd,
-        Some(CommandType::Error as i32),
-        "expected an error: {reply:?}"
-    );
+    assert_eq!(reply.cmd, Some(CommandType::Error as i32), "expected an error: {reply:?}");
     reply.error_message.as_ref().unwrap().code
 }
 
 /// The message texts of a `logs` reply, in order.
 pub fn log_texts(reply: &GenericCommand) -> Vec<String> {
-    reply
-        .logs_message
-        .as_ref()
-        .unwrap()
-        .logs
-        .iter()
-        .map(|l| l.data.clone().unwrap())
-        .collect()
+    reply.logs_message.as_ref().unwrap().logs.iter().map(|l| l.data.clone().unwrap()).collect()
 }
 
 /// The conversations of a `conv/results` reply.

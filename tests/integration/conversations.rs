@@ -8,9 +8,7 @@ async fn start_creates_conversations_and_tells_the_members() {
     let server = TestServer::start();
     let mut alice = Client::login(&server, "alice").await;
     let mut bob = Client::login(&server, "bob").await;
-    let reply = alice
-        .request(start_conv(&["bob"], false, r#"{"name":"lunch","topic":"food"}"#))
-        .await;
+    let reply = alice.request(start_conv(&["bob"], false, r#"{"name":"lunch","topic":"food"}"#)).await;
     let cid = started_cid(&reply);
     assert!(xinshi::ids::is_conversation_id(&cid), "{cid}");
     let conv = reply.conv_message.unwrap();
@@ -20,19 +18,12 @@ async fn start_creates_conversations_and_tells_the_members() {
     let joined = bob.next_push_of(CommandType::Conv).await;
     assert_eq!(joined.op, Some(OpType::Joined as i32));
     let joined = joined.conv_message.unwrap();
-    assert_eq!(
-        (joined.cid.as_deref(), joined.init_by.as_deref()),
-        (Some(cid.as_str()), Some("alice"))
-    );
+    assert_eq!((joined.cid.as_deref(), joined.init_by.as_deref()), (Some(cid.as_str()), Some("alice")));
 
     let again = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
     assert_ne!(again, cid, "without unique every start makes a new conversation");
 
-    let found = results(
-        &alice
-            .request(query_convs(&format!(r#"{{"objectId":"{cid}"}}"#), |_| {}))
-            .await,
-    );
+    let found = results(&alice.request(query_convs(&format!(r#"{{"objectId":"{cid}"}}"#), |_| {})).await);
     assert_eq!(found.len(), 1);
     let doc = &found[0];
     assert_eq!(doc["objectId"], cid.as_str());
@@ -51,9 +42,7 @@ async fn unique_start_returns_the_same_conversation() {
     let first = alice.request(start_conv(&["bob"], true, r#"{"name":"one"}"#)).await;
     let cid = started_cid(&first);
     assert!(first.conv_message.as_ref().unwrap().unique_id.is_some());
-    let second = bob
-        .request(start_conv(&["alice"], true, r#"{"name":"another name"}"#))
-        .await;
+    let second = bob.request(start_conv(&["alice"], true, r#"{"name":"another name"}"#)).await;
     assert_eq!(started_cid(&second), cid);
     assert_eq!(second.conv_message.unwrap().existing, Some(true));
     let other = alice.request(start_conv(&["bob", "carol"], true, "{}")).await;
@@ -94,10 +83,7 @@ async fn member_cap_is_enforced() {
     assert_eq!(reply.error_message.unwrap().reason, "CONVERSATION_FULL");
     let reply = alice.request(start_conv(&many[..499], false, "{}")).await;
     started_cid(&reply);
-    assert_eq!(
-        error_code(&alice.request(start_conv(&["bad id"], false, "{}")).await),
-        4103
-    );
+    assert_eq!(error_code(&alice.request(start_conv(&["bad id"], false, "{}")).await), 4103);
     server.stop().await;
 }
 
@@ -107,11 +93,7 @@ async fn query_lists_my_conversations_with_limit_sort_and_flags() {
     let mut alice = Client::login(&server, "alice").await;
     let mut cids = Vec::new();
     for (i, peer) in ["bob", "carol", "dave"].iter().enumerate() {
-        let cid = started_cid(
-            &alice
-                .request(start_conv(&[peer], false, &format!(r#"{{"name":"c{i}"}}"#)))
-                .await,
-        );
+        let cid = started_cid(&alice.request(start_conv(&[peer], false, &format!(r#"{{"name":"c{i}"}}"#))).await);
         cids.push(cid);
     }
     let mut eve = Client::login(&server, "eve").await;
@@ -131,43 +113,22 @@ async fn query_lists_my_conversations_with_limit_sort_and_flags() {
     assert_eq!(skipped.len(), 1);
     assert!(results(&alice.request(query_convs("{}", |c| c.limit = Some(0))).await).is_empty());
 
-    let by_name = results(
-        &alice
-            .request(query_convs(r#"{"m":"alice"}"#, |c| c.sort = Some("name".into())))
-            .await,
-    );
-    assert_eq!(
-        by_name.iter().map(|c| c["name"].as_str().unwrap()).collect::<Vec<_>>(),
-        vec!["c0", "c1", "c2"]
-    );
+    let by_name = results(&alice.request(query_convs(r#"{"m":"alice"}"#, |c| c.sort = Some("name".into()))).await);
+    assert_eq!(by_name.iter().map(|c| c["name"].as_str().unwrap()).collect::<Vec<_>>(), vec!["c0", "c1", "c2"]);
 
     let ids = serde_json::to_string(&cids[..2]).unwrap();
-    let flagged = results(
-        &alice
-            .request(query_convs(&format!(r#"{{"objectId":{{"$in":{ids}}}}}"#), |c| {
-                c.flag = Some(3)
-            }))
-            .await,
-    );
+    let flagged =
+        results(&alice.request(query_convs(&format!(r#"{{"objectId":{{"$in":{ids}}}}}"#), |c| c.flag = Some(3))).await);
     assert_eq!(flagged.len(), 2);
     for conv in &flagged {
         assert!(conv.get("m").is_none(), "compact leaves members out: {conv}");
-        assert!(
-            conv["msg"].is_string() && conv["msg_mid"].is_string() && conv["msg_from"] == "alice",
-            "{conv}"
-        );
+        assert!(conv["msg"].is_string() && conv["msg_mid"].is_string() && conv["msg_from"] == "alice", "{conv}");
     }
 
-    let regex = results(
-        &alice
-            .request(query_convs(r#"{"name":{"$regex":"^\\Qc\\E[12]$"}}"#, |_| {}))
-            .await,
-    );
+    let regex = results(&alice.request(query_convs(r#"{"name":{"$regex":"^\\Qc\\E[12]$"}}"#, |_| {})).await);
     assert_eq!(regex.len(), 2);
 
-    let bad = alice
-        .request(query_convs(r#"{"name":{"$frobnicate":1}}"#, |_| {}))
-        .await;
+    let bad = alice.request(query_convs(r#"{"name":{"$frobnicate":1}}"#, |_| {})).await;
     assert_eq!(error_code(&bad), 4310);
     assert_eq!(error_code(&alice.request(query_convs("not json", |_| {})).await), 4310);
     server.stop().await;

@@ -34,10 +34,7 @@ async fn the_rtm_router_points_at_this_server() {
     assert!(body["ttl"].as_u64().unwrap() > 0);
     let (status, body) = get(&server, &format!("/2/route?appId={APP_ID}")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body["rtm_router_server"],
-        server.http_url().trim_start_matches("http://")
-    );
+    assert_eq!(body["rtm_router_server"], server.http_url().trim_start_matches("http://"));
     let (status, body) = get(&server, "/v1/route?appId=another-app").await;
     assert_eq!((status, body["code"].as_i64()), (404, Some(4100)));
     let (status, body) = get(&server, "/no/such/path").await;
@@ -54,34 +51,22 @@ async fn missed_conversation_events_are_replayed_over_rest() {
     let cid = started_cid(&alice.request(start_conv(&["bob", "carol"], false, "{}")).await);
     // An online member gets the event as a push marked "permanent".
     let joined = carol.next_push_of(CommandType::Conv).await;
-    assert_eq!(
-        (joined.op, joined.notification_type),
-        (Some(OpType::Joined as i32), Some(1))
-    );
+    assert_eq!((joined.op, joined.notification_type), (Some(OpType::Joined as i32), Some(1)));
     let since = joined.server_ts.unwrap() - 1;
 
     // bob was offline; after logging in he fetches what he missed with his session token.
     let mut bob = Client::connect(&server).await;
     let st = bob.request(open("bob")).await.session_message.unwrap().st.unwrap();
     let path = format!("/1.1/rtm/notifications?client_id=bob&start_ts={since}&notification_type=permanent");
-    let auth = [
-        ("X-LC-Id", APP_ID),
-        ("X-LC-Key", server.config.app.key.as_str()),
-        ("X-LC-IM-Session-Token", st.as_str()),
-    ];
+    let auth =
+        [("X-LC-Id", APP_ID), ("X-LC-Key", server.config.app.key.as_str()), ("X-LC-IM-Session-Token", st.as_str())];
     let (status, body) = get_with(&server, &path, &auth).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["hasMore"], false);
     let list = body["notifications"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{body}");
-    assert_eq!(
-        (list[0]["cmd"].as_str(), list[0]["op"].as_str()),
-        (Some("conv"), Some("joined"))
-    );
-    assert_eq!(
-        (list[0]["cid"].as_str(), list[0]["initBy"].as_str()),
-        (Some(cid.as_str()), Some("alice"))
-    );
+    assert_eq!((list[0]["cmd"].as_str(), list[0]["op"].as_str()), (Some("conv"), Some("joined")));
+    assert_eq!((list[0]["cid"].as_str(), list[0]["initBy"].as_str()), (Some(cid.as_str()), Some("alice")));
     assert_eq!(list[0]["notificationType"], 1);
 
     let later = format!("/1.1/rtm/notifications?client_id=bob&start_ts={}", list[0]["serverTs"]);

@@ -17,15 +17,7 @@ async fn garbage_frames_get_4114_and_the_socket_keeps_working() {
         assert_eq!(error_code(&reply), 4114);
     }
     acked(&alice.request(direct(&cid, "still here", None)).await);
-    assert_eq!(
-        bob.next_push_of(CommandType::Direct)
-            .await
-            .direct_message
-            .unwrap()
-            .msg
-            .as_deref(),
-        Some("still here")
-    );
+    assert_eq!(bob.next_push_of(CommandType::Direct).await.direct_message.unwrap().msg.as_deref(), Some("still here"));
     server.stop().await;
 }
 
@@ -33,11 +25,7 @@ async fn garbage_frames_get_4114_and_the_socket_keeps_working() {
 async fn unknown_and_unsupported_commands_are_answered() {
     let server = TestServer::start();
     let mut alice = Client::login(&server, "alice").await;
-    let unknown = GenericCommand {
-        cmd: Some(77),
-        op: Some(99),
-        ..Default::default()
-    };
+    let unknown = GenericCommand { cmd: Some(77), op: Some(99), ..Default::default() };
     let reply = alice.request(unknown).await;
     assert_eq!(error_code(&reply), 4114);
     let add = frame::command(CommandType::Conv, Some(OpType::Add));

@@ -9,25 +9,14 @@ async fn conversation_with(server: &TestServer, n: usize) -> (Client, String, Ve
     let cid = started_cid(&alice.request(start_conv(&["bob"], true, "{}")).await);
     let mut sent = Vec::new();
     for i in 0..n {
-        let text = if i % 3 == 2 {
-            format!(r#"{{"_lctype":-2,"_lctext":"m{i}"}}"#)
-        } else {
-            format!("m{i}")
-        };
+        let text = if i % 3 == 2 { format!(r#"{{"_lctype":-2,"_lctext":"m{i}"}}"#) } else { format!("m{i}") };
         sent.push(acked(&alice.request(direct(&cid, &text, None)).await));
     }
     (alice, cid, sent)
 }
 
 fn ids(reply: &GenericCommand) -> Vec<String> {
-    reply
-        .logs_message
-        .as_ref()
-        .unwrap()
-        .logs
-        .iter()
-        .map(|l| l.msg_id.clone().unwrap())
-        .collect()
+    reply.logs_message.as_ref().unwrap().logs.iter().map(|l| l.msg_id.clone().unwrap()).collect()
 }
 
 fn expected(sent: &[(String, i64)], range: std::ops::Range<usize>) -> Vec<String> {
@@ -41,10 +30,7 @@ async fn latest_page_comes_oldest_first_and_pages_backwards() {
     let page1 = alice.request(logs(&cid, |_| {})).await;
     assert_eq!(ids(&page1), expected(&sent, 25..45), "default limit 20, ascending");
     let first = &page1.logs_message.as_ref().unwrap().logs[0];
-    assert_eq!(
-        (first.from.as_deref(), first.timestamp),
-        (Some("alice"), Some(sent[25].1))
-    );
+    assert_eq!((first.from.as_deref(), first.timestamp), (Some("alice"), Some(sent[25].1)));
 
     // The SDK's next page starts at the oldest message it has.
     let page2 = alice
@@ -79,15 +65,8 @@ async fn latest_page_comes_oldest_first_and_pages_backwards() {
 async fn limits_directions_and_end_points() {
     let server = TestServer::start();
     let (mut alice, cid, sent) = conversation_with(&server, 120).await;
-    assert_eq!(
-        ids(&alice.request(logs(&cid, |q| q.l = Some(500))).await).len(),
-        100,
-        "at most 100"
-    );
-    assert_eq!(
-        ids(&alice.request(logs(&cid, |q| q.limit = Some(7))).await),
-        expected(&sent, 113..120)
-    );
+    assert_eq!(ids(&alice.request(logs(&cid, |q| q.l = Some(500))).await).len(), 100, "at most 100");
+    assert_eq!(ids(&alice.request(logs(&cid, |q| q.limit = Some(7))).await), expected(&sent, 113..120));
     assert!(ids(&alice.request(logs(&cid, |q| q.l = Some(0))).await).is_empty());
 
     // Oldest to newest from a start point.
@@ -141,11 +120,7 @@ async fn time_only_anchors_and_the_type_filter() {
         }))
         .await;
     let got = ids(&before);
-    let want: Vec<String> = sent
-        .iter()
-        .filter(|(_, ts)| *ts < t)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let want: Vec<String> = sent.iter().filter(|(_, ts)| *ts < t).map(|(id, _)| id.clone()).collect();
     assert_eq!(got, want);
 
     let images = alice
@@ -169,9 +144,6 @@ async fn only_members_read_history() {
     let reply = mallory.request(logs(&cid, |_| {})).await;
     assert_eq!(error_code(&reply), 4312);
     assert_eq!(reply.error_message.unwrap().reason, "CONVERSATION_LOG_REJECTED");
-    assert_eq!(
-        error_code(&mallory.request(logs("5f00000000000000000000ff", |_| {})).await),
-        4303
-    );
+    assert_eq!(error_code(&mallory.request(logs("5f00000000000000000000ff", |_| {})).await), 4303);
     server.stop().await;
 }

@@ -57,10 +57,7 @@ async fn messages_arrive_in_order_with_growing_timestamps() {
             acks.push((reply.i.unwrap(), acked(&reply).1));
         }
     }
-    assert_eq!(
-        acks.iter().map(|a| a.0).collect::<Vec<_>>(),
-        (1000..1050).collect::<Vec<_>>()
-    );
+    assert_eq!(acks.iter().map(|a| a.0).collect::<Vec<_>>(), (1000..1050).collect::<Vec<_>>());
     let mut received = Vec::new();
     let mut last_ts = 0;
     for _ in 0..50 {
@@ -108,16 +105,7 @@ async fn oversize_messages_get_4109_and_the_socket_stays() {
     assert_eq!(error_code(&reply), 4109);
     assert_eq!(reply.error_message.unwrap().reason, "FRAME_TOO_LONG");
     acked(&alice.request(direct(&cid, &"x".repeat(5120), None)).await);
-    assert_eq!(
-        bob.next_push_of(CommandType::Direct)
-            .await
-            .direct_message
-            .unwrap()
-            .msg
-            .unwrap()
-            .len(),
-        5120
-    );
+    assert_eq!(bob.next_push_of(CommandType::Direct).await.direct_message.unwrap().msg.unwrap().len(), 5120);
     server.stop().await;
 }
 
@@ -129,14 +117,7 @@ async fn non_members_cannot_send() {
     let reply = mallory.request(direct(&cid, "let me in", None)).await;
     assert_eq!(error_code(&reply), 4401);
     assert_eq!(reply.error_message.unwrap().reason, "INVALID_MESSAGING_TARGET");
-    assert_eq!(
-        error_code(
-            &mallory
-                .request(direct("5f00000000000000000000ff", "anyone?", None))
-                .await
-        ),
-        4401
-    );
+    assert_eq!(error_code(&mallory.request(direct("5f00000000000000000000ff", "anyone?", None)).await), 4401);
     let mut no_cid = direct("", "where", None);
     no_cid.direct_message.as_mut().unwrap().cid = None;
     assert_eq!(error_code(&mallory.request(no_cid).await), 4401);
@@ -160,10 +141,7 @@ async fn a_resend_with_the_same_token_is_acked_but_stored_once() {
     acked(&bob.request(direct(&cid, "once", Some("dt-42"))).await);
     let history = alice.request(logs(&cid, |_| {})).await;
     assert_eq!(log_texts(&history), vec!["once", "once"]);
-    assert_eq!(
-        history.logs_message.unwrap().logs[0].msg_id.as_deref(),
-        Some(first.0.as_str())
-    );
+    assert_eq!(history.logs_message.unwrap().logs[0].msg_id.as_deref(), Some(first.0.as_str()));
     bob.expect_silence(300).await;
     server.stop().await;
 }
@@ -178,12 +156,7 @@ async fn receipts_follow_receive_acks_and_reads() {
     bob.next_push_of(CommandType::Direct).await;
     // The JS form of the receive-ack: a time range, no i.
     let ack = GenericCommand {
-        ack_message: Some(AckCommand {
-            cid: Some(cid.clone()),
-            fromts: Some(t),
-            tots: Some(t),
-            ..Default::default()
-        }),
+        ack_message: Some(AckCommand { cid: Some(cid.clone()), fromts: Some(t), tots: Some(t), ..Default::default() }),
         ..frame::command(CommandType::Ack, None)
     };
     bob.send(&ack).await;
@@ -220,15 +193,7 @@ async fn idle_conversation_actors_stop_and_come_back_from_the_store() {
     // A new actor picks up where the old one stopped: same de-duplication, next sequence.
     assert_eq!(acked(&alice.request(direct(&cid, "one", Some("dt-one"))).await), first);
     acked(&alice.request(direct(&cid, "two", None)).await);
-    assert_eq!(
-        bob.next_push_of(CommandType::Direct)
-            .await
-            .direct_message
-            .unwrap()
-            .msg
-            .as_deref(),
-        Some("two")
-    );
+    assert_eq!(bob.next_push_of(CommandType::Direct).await.direct_message.unwrap().msg.as_deref(), Some("two"));
     assert_eq!(log_texts(&bob.request(logs(&cid, |_| {})).await), vec!["one", "two"]);
     server.stop().await;
 }

@@ -9,10 +9,7 @@ async fn open_answers_opened_then_unread() {
     let server = TestServer::start();
     let mut alice = Client::connect(&server).await;
     let opened = alice.request(open("alice")).await;
-    assert_eq!(
-        (opened.cmd, opened.op),
-        (Some(CommandType::Session as i32), Some(OpType::Opened as i32))
-    );
+    assert_eq!((opened.cmd, opened.op), (Some(CommandType::Session as i32), Some(OpType::Opened as i32)));
     assert_eq!(opened.peer_id.as_deref(), Some("alice"));
     assert!(opened.server_ts.unwrap() > 1_700_000_000_000);
     let session = opened.session_message.unwrap();
@@ -95,14 +92,9 @@ async fn close_ends_the_session() {
     };
     let reply = watcher.request(online(&["alice", "bob", "watcher"])).await;
     assert_eq!(reply.op, Some(OpType::QueryResult as i32));
-    assert_eq!(
-        reply.session_message.unwrap().online_session_peer_ids,
-        vec!["alice", "watcher"]
-    );
+    assert_eq!(reply.session_message.unwrap().online_session_peer_ids, vec!["alice", "watcher"]);
 
-    let closed = alice
-        .request(frame::command(CommandType::Session, Some(OpType::Close)))
-        .await;
+    let closed = alice.request(frame::command(CommandType::Session, Some(OpType::Close))).await;
     assert_eq!(closed.op, Some(OpType::Closed as i32));
     assert_eq!(closed.session_message.unwrap_or_default().code, None);
     assert_eq!(error_code(&alice.request(start_conv(&["bob"], true, "{}")).await), 4105);
@@ -118,9 +110,7 @@ async fn websocket_pings_get_pongs() {
     let server = TestServer::start();
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(server.ws_url()).unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "lc.protobuf2.3".parse().unwrap());
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "lc.protobuf2.3".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     ws.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
     let pong = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
@@ -167,11 +157,7 @@ async fn reconnect_presents_the_session_token() {
 
     let mut stolen = reopen;
     stolen.peer_id = Some("mallory".into());
-    assert_eq!(
-        error_code(&third.request(stolen).await),
-        4112,
-        "a token is bound to its client"
-    );
+    assert_eq!(error_code(&third.request(stolen).await), 4112, "a token is bound to its client");
     server.stop().await;
 }
 
@@ -184,11 +170,7 @@ async fn several_clients_share_one_socket() {
     let opened = socket.request(open("bob")).await;
     assert_eq!(opened.peer_id.as_deref(), Some("bob"));
     let unread = socket.next_push_of(CommandType::Unread).await;
-    assert_eq!(
-        unread.peer_id.as_deref(),
-        Some("bob"),
-        "pushes name their client on a shared socket"
-    );
+    assert_eq!(unread.peer_id.as_deref(), Some("bob"), "pushes name their client on a shared socket");
 
     // Without peerId a command belongs to the first client (alice).
     let started = socket.request(start_conv(&["carol"], false, "{}")).await;
@@ -214,9 +196,7 @@ async fn several_clients_share_one_socket() {
 #[tokio::test]
 async fn base64_text_frames_and_the_query_fallback_work() {
     let server = TestServer::start();
-    let mut text = Client::connect_with(&server.ws_url(), Some("lc.proto2base64.3"))
-        .await
-        .unwrap();
+    let mut text = Client::connect_with(&server.ws_url(), Some("lc.proto2base64.3")).await.unwrap();
     assert_eq!(text.request(open("texty")).await.op, Some(OpType::Opened as i32));
     let url = format!("{}?subprotocol=lc.protobuf2.3", server.ws_url());
     let mut fallback = Client::connect_with(&url, None).await.unwrap();

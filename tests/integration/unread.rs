@@ -28,11 +28,7 @@ async fn offline_members_see_unread_counts_after_login() {
     let (last_id, last_ts) = acked(&alice.request(mention).await);
 
     let (mut bob, unread) = login_with_unread(&server, "bob", None).await;
-    assert_eq!(
-        unread.convs.len(),
-        1,
-        "only conversations with unread messages: {unread:?}"
-    );
+    assert_eq!(unread.convs.len(), 1, "only conversations with unread messages: {unread:?}");
     let tuple = &unread.convs[0];
     assert_eq!((tuple.cid.as_str(), tuple.unread), (cid.as_str(), 4));
     assert_eq!(tuple.mid.as_deref(), Some(last_id.as_str()));
@@ -51,10 +47,7 @@ async fn offline_members_see_unread_counts_after_login() {
     let (mut bob_pad, _) = login_with_unread(&server, "bob", None).await;
     bob.send(&read(&cid)).await;
     let update = bob_pad.next_push_of(CommandType::Unread).await.unread_message.unwrap();
-    assert_eq!(
-        (update.convs[0].cid.as_str(), update.convs[0].unread),
-        (cid.as_str(), 0)
-    );
+    assert_eq!((update.convs[0].cid.as_str(), update.convs[0].unread), (cid.as_str(), 0));
     bob.expect_silence(200).await;
     let (_bob3, unread) = login_with_unread(&server, "bob", None).await;
     assert!(unread.convs.is_empty(), "{unread:?}");
@@ -74,23 +67,13 @@ async fn last_unread_notif_time_limits_the_summary_to_changes() {
     bob.close().await;
 
     let (bob, unread) = login_with_unread(&server, "bob", Some(notif_time)).await;
-    assert!(
-        unread.convs.is_empty(),
-        "nothing changed since the last summary: {unread:?}"
-    );
+    assert!(unread.convs.is_empty(), "nothing changed since the last summary: {unread:?}");
     bob.close().await;
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     acked(&alice.request(direct(&second, "fresh", None)).await);
     let (_bob, unread) = login_with_unread(&server, "bob", Some(notif_time)).await;
-    assert_eq!(
-        unread
-            .convs
-            .iter()
-            .map(|t| (t.cid.clone(), t.unread))
-            .collect::<Vec<_>>(),
-        vec![(second, 1)]
-    );
+    assert_eq!(unread.convs.iter().map(|t| (t.cid.clone(), t.unread)).collect::<Vec<_>>(), vec![(second, 1)]);
     server.stop().await;
 }
 

@@ -114,18 +114,11 @@ impl WriteTx for Transaction<'_> {
 
 impl Engine for FjallEngine {
     fn snapshot(&self) -> Box<dyn ReadTx + '_> {
-        Box::new(Snapshot {
-            snap: self.db.read_tx(),
-            kv: &self.kv,
-        })
+        Box::new(Snapshot { snap: self.db.read_tx(), kv: &self.kv })
     }
 
     fn begin(&self, durable: bool) -> Result<Box<dyn WriteTx + '_>, KvError> {
-        let mode = if durable {
-            PersistMode::SyncAll
-        } else {
-            PersistMode::Buffer
-        };
+        let mode = if durable { PersistMode::SyncAll } else { PersistMode::Buffer };
         let tx = self.db.write_tx().map_err(engine_err)?.durability(Some(mode));
         Ok(Box::new(Transaction { tx, kv: &self.kv }))
     }

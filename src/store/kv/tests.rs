@@ -28,11 +28,7 @@ pub fn point_reads_and_writes(engine: &dyn Engine) {
     assert_eq!(tx.get(b"a").unwrap(), None, "a transaction reads its own writes");
     assert_eq!(tx.get(b"c").unwrap(), Some(b"3".to_vec()));
     tx.commit().unwrap();
-    assert_eq!(
-        snap.get(b"a").unwrap(),
-        Some(b"1".to_vec()),
-        "an older snapshot is stable"
-    );
+    assert_eq!(snap.get(b"a").unwrap(), Some(b"1".to_vec()), "an older snapshot is stable");
     assert_eq!(engine.snapshot().get(b"a").unwrap(), None);
 }
 
@@ -42,9 +38,7 @@ pub fn ordered_ranges(engine: &dyn Engine) {
     put(engine, &pairs);
     put(engine, &[(b"j", b"before"), (b"l", b"after")]);
     let snap = engine.snapshot();
-    let all = snap
-        .get_range(b"k", &prefix_end(b"k"), RangeOptions::default())
-        .unwrap();
+    let all = snap.get_range(b"k", &prefix_end(b"k"), RangeOptions::default()).unwrap();
     assert_eq!(all.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), keys);
     let first3 = snap.get_range(b"k", b"l", RangeOptions::forward(3)).unwrap();
     assert_eq!(first3.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(), vec![0, 1, 2]);
@@ -69,12 +63,7 @@ pub fn conflicting_read_modify_write(engine: &dyn Engine) {
 
 pub fn range_reads_conflict_with_inserts(engine: &dyn Engine) {
     let mut reader = engine.begin(true).unwrap();
-    assert!(
-        reader
-            .get_range(b"idx/", &prefix_end(b"idx/"), RangeOptions::default())
-            .unwrap()
-            .is_empty()
-    );
+    assert!(reader.get_range(b"idx/", &prefix_end(b"idx/"), RangeOptions::default()).unwrap().is_empty());
     put(engine, &[(b"idx/x", b"1")]);
     reader.set(b"idx/y", b"1");
     assert!(matches!(reader.commit(), Err(KvError::Conflict)));
