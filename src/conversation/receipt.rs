@@ -11,6 +11,7 @@
 //! causes go out once the mark is durable, so history read after a receipt shows it.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -139,9 +140,12 @@ impl ConvState {
     fn save_mark(&self, client: &str, cursor: &Cursor, notices: Vec<Notice>) {
         let node = self.node.clone();
         let write = cursor_write(&self.cid, client, cursor);
+        let unsaved = self.unsaved_marks.clone();
+        unsaved.fetch_add(1, Ordering::SeqCst);
         self.node.store.pipeline.submit(
             vec![write],
             Box::new(move |result| {
+                unsaved.fetch_sub(1, Ordering::SeqCst);
                 if result.is_ok() {
                     for notice in notices {
                         node.presence.deliver([&*notice.to], notice.skip, &notice.frame);

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::task::JoinHandle;
 
@@ -65,6 +66,8 @@ pub struct ConvState {
     /// Members' marks this actor has loaded or moved (authoritative: all writes go through
     /// this actor).
     cursors: HashMap<Arc<str>, Cursor>,
+    /// Mark writes handed to the pipeline and not yet committed.
+    pub unsaved_marks: Arc<AtomicUsize>,
 }
 
 impl ConvState {
@@ -85,6 +88,7 @@ impl ConvState {
             pending: BTreeMap::new(),
             recent: VecDeque::new(),
             cursors: HashMap::new(),
+            unsaved_marks: Arc::default(),
         }
     }
 
@@ -168,9 +172,13 @@ impl ConvState {
         self.last_active_ms = self.node.now_ms();
     }
 
+    /// Nothing to do for `conversation_idle_secs`, and nothing on its way to the store (a
+    /// successor loads its state from there).
     pub fn is_idle(&self) -> bool {
         let idle_ms = self.node.config.limits.conversation_idle_secs as i64 * 1000;
-        self.pending.is_empty() && self.node.now_ms() - self.last_active_ms >= idle_ms
+        self.pending.is_empty()
+            && self.unsaved_marks.load(Ordering::SeqCst) == 0
+            && self.node.now_ms() - self.last_active_ms >= idle_ms
     }
 
     /// Answers an operation that could not run because the store failed.
