@@ -97,9 +97,9 @@ impl Client {
             request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).unwrap());
         }
         let (ws, response) = tokio_tungstenite::connect_async(request).await?;
-        let base64 =
-            response.headers().get("Sec-WebSocket-Protocol").is_some_and(|v| v.to_str().unwrap().contains("base64"))
-                || url.contains("proto2base64");
+        let echoed = response.headers().get("Sec-WebSocket-Protocol").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(echoed.as_deref(), subprotocol, "the server names the subprotocol it chose (only if offered)");
+        let base64 = echoed.is_some_and(|p| p.contains("base64")) || url.contains("proto2base64");
         Ok(Client { ws, next_i: 0, base64, inbox: VecDeque::new() })
     }
 
