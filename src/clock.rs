@@ -1,7 +1,5 @@
 //! Time, injectable so that behaviour depending on it can be tested without sleeping.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.
@@ -16,26 +14,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-    }
-}
-
-/// A clock that only moves when told to (for tests).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn new(start_ms: i64) -> Arc<Self> {
-        Arc::new(ManualClock(AtomicI64::new(start_ms)))
-    }
-
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
     }
 }
 
@@ -54,13 +32,5 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_795_641_565_576), "2026-11-25T21:19:25.576Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
-
-    #[test]
-    fn manual_clock_moves_when_told() {
-        let clock = ManualClock::new(1000);
-        assert_eq!(clock.now_ms(), 1000);
-        clock.advance(500);
-        assert_eq!(clock.now_ms(), 1500);
     }
 }

@@ -84,15 +84,6 @@ impl Conn {
         self.queued.fetch_sub(len, Ordering::Relaxed);
     }
 
-    /// Bytes waiting to be written.
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Relaxed)
-    }
-
     /// Number of clients logged in on this socket.
     pub fn clients(&self) -> usize {
         self.clients.load(Ordering::Relaxed)
@@ -115,11 +106,6 @@ impl Outbox {
         Outbox { conn, peer }
     }
 
-    /// The client this outbox serves.
-    pub fn peer(&self) -> &Arc<str> {
-        &self.peer
-    }
-
     /// Encodes and queues a command for this client.
     pub fn send(&self, cmd: &GenericCommand) {
         self.conn.push(frame::encode(cmd), Some(self.peer.clone()));
@@ -134,10 +120,6 @@ impl Outbox {
     pub fn send_raw(&self, bytes: Bytes) {
         self.conn.push(bytes, None);
     }
-
-    pub fn conn(&self) -> &Arc<Conn> {
-        &self.conn
-    }
 }
 
 #[cfg(test)]
@@ -150,9 +132,7 @@ mod tests {
         let outbox = Outbox::new(conn.clone(), "alice".into());
         outbox.send_frame(Bytes::from_static(b"12345"));
         outbox.send_raw(Bytes::from_static(b"678"));
-        assert_eq!(conn.queued(), 8);
         outbox.send_frame(Bytes::from_static(b"too much"));
-        assert!(conn.is_closing());
         outbox.send_frame(Bytes::from_static(b"x"));
         let got: Vec<Out> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         assert_eq!(got.len(), 3, "{got:?}");

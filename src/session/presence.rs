@@ -75,9 +75,4 @@ impl Presence {
     pub fn is_online(&self, client: &str) -> bool {
         self.shard(client).read().contains_key(client)
     }
-
-    /// Number of clients with at least one session.
-    pub fn online_clients(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
-    }
 }
