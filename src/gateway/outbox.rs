@@ -21,12 +21,23 @@ use crate::protocol::frame;
 /// Close code for a socket whose reader fell too far behind.
 pub const CLOSE_SLOW_READER: u16 = 1008;
 
+/// Whether the socket task adds a `peerId` to a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// The frame is sent as encoded.
+    AsIs,
+    /// A reply: add this client's id when the socket carries more than one client.
+    IfShared(Arc<str>),
+    /// A push: always name the client. The JS SDK routes a push without `peerId` to its
+    /// first client, which does not exist yet while a login is finishing.
+    Always(Arc<str>),
+}
+
 /// What the socket task receives.
 #[derive(Debug)]
 pub enum Out {
-    /// An encoded command. `peer`: the client it is for; the socket adds it as `peerId`
-    /// when it carries more than one client.
-    Frame { bytes: Bytes, peer: Option<Arc<str>> },
+    /// An encoded command, and whether to add `peerId` to it.
+    Frame { bytes: Bytes, peer: Peer },
     /// Close the socket with this code and reason.
     Close { code: u16, reason: &'static str },
 }
@@ -57,7 +68,7 @@ impl Conn {
 
     /// Queues a frame, unless the socket is closing. Past the byte limit, the socket is
     /// closed as a slow reader.
-    pub fn push(&self, bytes: Bytes, peer: Option<Arc<str>>) {
+    pub fn push(&self, bytes: Bytes, peer: Peer) {
         if self.closing.load(Ordering::Relaxed) {
             return;
         }
@@ -106,19 +117,24 @@ impl Outbox {
         Outbox { conn, peer }
     }
 
-    /// Encodes and queues a command for this client.
+    /// Encodes and queues a reply for this client.
     pub fn send(&self, cmd: &GenericCommand) {
-        self.conn.push(frame::encode(cmd), Some(self.peer.clone()));
+        self.conn.push(frame::encode(cmd), Peer::IfShared(self.peer.clone()));
     }
 
-    /// Queues an already encoded command (shared by many recipients).
-    pub fn send_frame(&self, bytes: Bytes) {
-        self.conn.push(bytes, Some(self.peer.clone()));
+    /// Encodes and queues a push for this client.
+    pub fn push(&self, cmd: &GenericCommand) {
+        self.push_frame(frame::encode(cmd));
+    }
+
+    /// Queues an already encoded push (one encoding shared by many recipients).
+    pub fn push_frame(&self, bytes: Bytes) {
+        self.conn.push(bytes, Peer::Always(self.peer.clone()));
     }
 
     /// Queues a frame exactly as encoded (it already names the client if it needs to).
     pub fn send_raw(&self, bytes: Bytes) {
-        self.conn.push(bytes, None);
+        self.conn.push(bytes, Peer::AsIs);
     }
 }
 
@@ -130,14 +146,16 @@ mod tests {
     fn frames_keep_their_order_and_a_full_queue_closes() {
         let (conn, mut rx) = Conn::new(10);
         let outbox = Outbox::new(conn.clone(), "alice".into());
-        outbox.send_frame(Bytes::from_static(b"12345"));
+        outbox.push_frame(Bytes::from_static(b"12345"));
         outbox.send_raw(Bytes::from_static(b"678"));
-        outbox.send_frame(Bytes::from_static(b"too much"));
-        outbox.send_frame(Bytes::from_static(b"x"));
+        outbox.push_frame(Bytes::from_static(b"too much"));
+        outbox.push_frame(Bytes::from_static(b"x"));
         let got: Vec<Out> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         assert_eq!(got.len(), 3, "{got:?}");
-        assert!(matches!(&got[0], Out::Frame { bytes, peer: Some(p) } if &bytes[..] == b"12345" && &**p == "alice"));
-        assert!(matches!(&got[1], Out::Frame { peer: None, .. }));
+        assert!(
+            matches!(&got[0], Out::Frame { bytes, peer: Peer::Always(p) } if &bytes[..] == b"12345" && &**p == "alice")
+        );
+        assert!(matches!(&got[1], Out::Frame { peer: Peer::AsIs, .. }));
         assert!(matches!(&got[2], Out::Close { code: CLOSE_SLOW_READER, .. }));
     }
 }

@@ -18,7 +18,7 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use ractor::{Actor, ActorRef};
 use tokio::time::{Instant, sleep_until};
 
-use super::outbox::{Conn, Out, Outbox};
+use super::outbox::{Conn, Out, Outbox, Peer};
 use crate::error::{Code, ImError};
 use crate::im_err;
 use crate::node::Node;
@@ -68,7 +68,8 @@ pub async fn run(
                 Some(Out::Frame { bytes, peer }) => {
                     let len = bytes.len();
                     let bytes = match peer {
-                        Some(peer) if socket.conn.clients() > 1 => frame::with_peer_id(&bytes, &peer),
+                        Peer::Always(peer) => frame::with_peer_id(&bytes, &peer),
+                        Peer::IfShared(peer) if socket.conn.clients() > 1 => frame::with_peer_id(&bytes, &peer),
                         _ => bytes,
                     };
                     let written = match format {
@@ -132,7 +133,7 @@ fn close_code(code: Code) -> (u16, String) {
 impl Socket {
     /// Sends a command that needs no `peerId` added.
     fn send(&self, cmd: &GenericCommand) {
-        self.conn.push(frame::encode(cmd), None);
+        self.conn.push(frame::encode(cmd), Peer::AsIs);
     }
 
     async fn on_frame(&mut self, decoded: Result<GenericCommand, DecodeError>) {

@@ -3,7 +3,7 @@
 //! A frame is one encoded [`GenericCommand`]: raw bytes in a binary WebSocket message
 //! (`lc.protobuf2.*`) or standard base64 of them in a text message (`lc.proto2base64.*`).
 //! Pushes are encoded once and shared by every recipient; [`with_peer_id`] adds the
-//! `peerId` a multiplexed socket needs without encoding again.
+//! recipient's `peerId` without encoding again.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

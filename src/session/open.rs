@@ -92,7 +92,7 @@ pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening
         unread_message: Some(UnreadCommand { convs, notif_time: Some(now) }),
         ..push(CommandType::Unread, None, Some(now))
     };
-    state.outbox.send(&unread);
+    state.outbox.push(&unread);
 }
 
 /// The unread tuples of `client` (see the module doc).

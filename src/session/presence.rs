@@ -66,7 +66,7 @@ impl Presence {
         for client in clients {
             self.for_each(client, |session| {
                 if Some(session.id) != skip_session {
-                    session.outbox.send_frame(frame.clone());
+                    session.outbox.push_frame(frame.clone());
                 }
             });
         }

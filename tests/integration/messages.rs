@@ -24,10 +24,11 @@ async fn a_message_is_acked_and_delivered_to_every_device() {
     let (uid, t) = acked(&alice.request(direct(&cid, typed, Some("local-1"))).await);
     assert_eq!(uid.len(), 22);
 
-    for device in [&mut bob, &mut bob_pad, &mut alice_phone] {
+    for (device, owner) in [(&mut bob, "bob"), (&mut bob_pad, "bob"), (&mut alice_phone, "alice")] {
         let push = device.next_push_of(CommandType::Direct).await;
         assert_eq!(push.service, Some(2));
         assert_eq!(push.i, None);
+        assert_eq!(push.peer_id.as_deref(), Some(owner), "pushes always name their client");
         let msg = push.direct_message.unwrap();
         assert_eq!(msg.msg.as_deref(), Some(typed), "typed JSON passes unchanged");
         assert_eq!(msg.id.as_deref(), Some(uid.as_str()));

@@ -54,13 +54,18 @@ const ops = {
     const deadline = Date.now() + timeoutMs;
     const done = {
       received: () => received.length >= arg,
-      unread: () => unread[arg.cid] === arg.count,
+      // The `unread` push may be handled before `login` could add its listener, so look at
+      // the conversation's count as well as at the events.
+      unread: async () =>
+        unread[arg.cid] === arg.count || (await client.getConversation(arg.cid)).unreadMessagesCount === arg.count,
       event: () => events.includes(arg),
     }[what];
-    while (!done()) {
+    while (!(await done())) {
       if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what} ${JSON.stringify(arg)}; ` +
-          `received=${received.length} unread=${JSON.stringify(unread)} events=${events}`);
+        const seen = what === 'unread' ? await client.getConversation(arg.cid) : null;
+        const state = seen && { count: seen.unreadMessagesCount, last: seen.lastMessage && seen.lastMessage.text };
+        throw new Error(`timed out waiting for ${what} ${JSON.stringify(arg)}; received=${received.length} ` +
+          `unread=${JSON.stringify(unread)} events=${events} conversation=${JSON.stringify(state)}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
