@@ -48,7 +48,6 @@ pub struct Conn {
     tx: mpsc::UnboundedSender<Out>,
     queued: AtomicUsize,
     limit: usize,
-    clients: AtomicUsize,
     closing: AtomicBool,
 }
 
@@ -56,13 +55,7 @@ impl Conn {
     /// A socket's queue; the receiver goes to the socket task.
     pub fn new(limit: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Conn {
-            tx,
-            queued: AtomicUsize::new(0),
-            limit,
-            clients: AtomicUsize::new(0),
-            closing: AtomicBool::new(false),
-        };
+        let conn = Conn { tx, queued: AtomicUsize::new(0), limit, closing: AtomicBool::new(false) };
         (Arc::new(conn), rx)
     }
 
@@ -93,15 +86,6 @@ impl Conn {
     /// Called by the socket task after writing a frame of `len` bytes.
     pub fn sent(&self, len: usize) {
         self.queued.fetch_sub(len, Ordering::Relaxed);
-    }
-
-    /// Number of clients logged in on this socket.
-    pub fn clients(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
-    }
-
-    pub fn set_clients(&self, n: usize) {
-        self.clients.store(n, Ordering::Relaxed);
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn run(
                     let len = bytes.len();
                     let bytes = match peer {
                         Peer::Always(peer) => frame::with_peer_id(&bytes, &peer),
-                        Peer::IfShared(peer) if socket.conn.clients() > 1 => frame::with_peer_id(&bytes, &peer),
+                        Peer::IfShared(peer) if socket.clients.len() > 1 => frame::with_peer_id(&bytes, &peer),
                         _ => bytes,
                     };
                     let written = match format {
@@ -176,7 +176,6 @@ impl Socket {
         };
         if self.clients[index].actor.cast(SessionMsg::Command(Box::new(cmd))).is_err() {
             self.clients.remove(index);
-            self.conn.set_clients(self.clients.len());
             self.send(&frame::error(i, &im_err!(SessionRequired, "the session has ended")));
         }
     }
@@ -192,7 +191,6 @@ impl Socket {
         }
         let client = opening.client.clone();
         let outbox = Outbox::new(self.conn.clone(), client.clone());
-        self.conn.set_clients(self.clients.len() + 1);
         let args = SessionArgs { node: self.node.clone(), outbox, id: self.node.next_session_id(), open: opening };
         match Actor::spawn(None, SessionActor, args).await {
             Ok((actor, _)) => {
@@ -201,7 +199,6 @@ impl Socket {
             }
             Err(err) => {
                 tracing::error!(error = %err, "session actor failed to start");
-                self.conn.set_clients(self.clients.len());
                 self.send(&frame::error(cmd.i, &ImError::new(Code::InternalError)));
             }
         }
@@ -214,7 +211,6 @@ impl Socket {
             return self.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
         };
         let client = self.clients.remove(index);
-        self.conn.set_clients(self.clients.len());
         if let Err(err) = client.actor.cast(SessionMsg::Close { i: cmd.i }) {
             tracing::debug!(error = %err, "closing a session that already ended");
         }
