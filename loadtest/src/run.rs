@@ -1,0 +1,261 @@
+//! What every workload shares on the coordinator side: the common flags, starting the
+//! target server, running a fleet of workers over a set of client plans, and merging what
+//! they report.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+use crate::args::{Args, fail};
+use crate::checker::{self, Report};
+use crate::fleet::{self, Fleet};
+use crate::plan::{ClientPlan, Plan, Ready, StepResult};
+use crate::record::{Recv, Sent, Stored};
+use crate::stats::{self, Summary};
+use crate::target::{self, Kind, Spec, Target};
+
+/// Most sockets one worker process opens (a process may open 20 000 files here).
+pub const SOCKETS_PER_WORKER: usize = 15_000;
+
+/// Flags every workload takes.
+pub struct Common {
+    pub targets: Vec<Kind>,
+    pub spec: Spec,
+    pub workers: usize,
+    pub ips: u32,
+    pub payload: usize,
+    pub receive_acks: bool,
+    pub record: bool,
+    pub login_rate: f64,
+    pub out: Option<PathBuf>,
+}
+
+impl Common {
+    pub fn from_args(args: &Args) -> Common {
+        let targets = match args.string("target", "xinshi").as_str() {
+            "xinshi" => vec![Kind::Xinshi],
+            "baseline" => vec![Kind::Baseline],
+            "both" => vec![Kind::Baseline, Kind::Xinshi],
+            other => fail(format!("--target: xinshi, baseline or both, not {other:?}")),
+        };
+        Common {
+            targets,
+            spec: Spec::from_args(args),
+            workers: args.get("workers", 0),
+            ips: args.get("ips", 8),
+            payload: args.get("payload", 100),
+            receive_acks: !args.flag("no-receive-acks"),
+            record: !args.flag("no-record"),
+            login_rate: args.get("login-rate", 5_000.0),
+            out: args.opt("out").map(PathBuf::from),
+        }
+    }
+
+    pub fn workers_for(&self, sockets: usize) -> usize {
+        if self.workers > 0 { self.workers } else { sockets.div_ceil(SOCKETS_PER_WORKER).max(1) }
+    }
+
+    pub fn target_spec(&self, env: &[(&str, String)]) -> Spec {
+        let mut spec = self.spec.clone();
+        spec.env.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        spec
+    }
+}
+
+/// The merged outcome of one fleet run.
+pub struct Outcome {
+    pub ready: Ready,
+    pub go_ns: i64,
+    pub steps: Vec<Step>,
+    pub sent: Vec<Sent>,
+    pub recv: Vec<Recv>,
+    pub login: Histogram<u64>,
+    pub catchup: Histogram<u64>,
+    pub last_catchup_ns: i64,
+    pub failures: Value,
+}
+
+pub struct Step {
+    pub ack: Histogram<u64>,
+    pub recv: Histogram<u64>,
+    pub counts: StepResult,
+}
+
+impl Step {
+    /// Deliveries per second from the first scheduled send to the last receipt.
+    pub fn delivery_rate(&self) -> f64 {
+        let span = (self.counts.last_recv_ns - self.counts.first_send_ns) as f64 / 1e9;
+        if span > 0.0 { self.counts.delivered as f64 / span } else { 0.0 }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "sent": self.counts.sent,
+            "acked": self.counts.acked,
+            "delivered": self.counts.delivered,
+            "ack": Summary::of(&self.ack),
+            "recv": Summary::of(&self.recv),
+            "delivery_rate": self.delivery_rate().round(),
+        })
+    }
+}
+
+/// A fresh data directory for one server.
+pub fn data_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("xinshi-loadtest-").tempdir().unwrap_or_else(|e| fail(e))
+}
+
+pub fn start(kind: Kind, spec: &Spec, dir: &tempfile::TempDir) -> Target {
+    Target::start(kind, spec, &dir.path().join("data"))
+}
+
+/// Client ids for `n` clients under a prefix unique to this run.
+pub fn ids(prefix: &str, n: usize) -> Rc<Vec<String>> {
+    Rc::new((0..n).map(|i| format!("{prefix}{i}")).collect())
+}
+
+pub fn prefix() -> String {
+    format!("lt{}-", crate::worker::now_ns() % 1_000_000)
+}
+
+/// Runs `clients` against `target` with the plan settings in `base`; `between` runs after
+/// every client logged in and before the schedules start (the idle workload measures
+/// there); `during` runs once the schedules have started.
+pub async fn execute(
+    common: &Common,
+    target: &mut Target,
+    base: Plan,
+    clients: Vec<ClientPlan>,
+    between: impl AsyncFnOnce(&Target, &Ready),
+    during: impl AsyncFnOnce(&mut Target, i64),
+) -> Outcome {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| fail(e));
+    let workers = common.workers_for(clients.len());
+    let base = Plan { login_rate: common.login_rate / workers as f64, ..base };
+    let plans = fleet::split(&base, clients, workers, dir.path());
+    let mut fleet = Fleet::spawn(plans).await.unwrap_or_else(|e| fail(e));
+    let ready = fleet.ready().await.unwrap_or_else(|e| fail(e));
+    between(target, &ready).await;
+    let go_ns = fleet.go(Duration::from_millis(300)).await.unwrap_or_else(|e| fail(e));
+    during(target, go_ns).await;
+    let results = fleet.done().await.unwrap_or_else(|e| fail(e));
+
+    let mut out = Outcome {
+        ready,
+        go_ns,
+        steps: (0..base.steps.max(1))
+            .map(|_| Step { ack: stats::histogram(), recv: stats::histogram(), counts: StepResult::default() })
+            .collect(),
+        sent: Vec::new(),
+        recv: Vec::new(),
+        login: stats::histogram(),
+        catchup: stats::histogram(),
+        last_catchup_ns: 0,
+        failures: Value::Null,
+    };
+    let (mut disconnects, mut reconnects, mut skipped, mut login_failures) = (0, 0, 0, 0);
+    let mut errors = std::collections::BTreeMap::<i32, u64>::new();
+    for r in results {
+        for (step, s) in out.steps.iter_mut().zip(r.steps) {
+            step.ack.add(stats::from_bytes(&s.ack)).expect("same bounds");
+            step.recv.add(stats::from_bytes(&s.recv)).expect("same bounds");
+            let c = &mut step.counts;
+            c.sent += s.sent;
+            c.acked += s.acked;
+            c.delivered += s.delivered;
+            c.first_send_ns = if c.first_send_ns == 0 { s.first_send_ns } else { c.first_send_ns.min(s.first_send_ns) };
+            c.last_recv_ns = c.last_recv_ns.max(s.last_recv_ns);
+            c.last_ack_ns = c.last_ack_ns.max(s.last_ack_ns);
+        }
+        out.sent.extend(r.sent);
+        out.recv.extend(r.recv);
+        out.login.add(stats::from_bytes(&r.login)).expect("same bounds");
+        out.catchup.add(stats::from_bytes(&r.catchup)).expect("same bounds");
+        out.last_catchup_ns = out.last_catchup_ns.max(r.last_catchup_ns);
+        disconnects += r.disconnects;
+        reconnects += r.reconnects;
+        skipped += r.skipped;
+        login_failures += r.login_failures;
+        for (code, n) in r.errors {
+            *errors.entry(code).or_default() += n;
+        }
+    }
+    out.failures = json!({
+        "login_failures": login_failures,
+        "disconnects": disconnects,
+        "reconnects": reconnects,
+        "skipped_sends": skipped,
+        "errors": errors.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+    });
+    out
+}
+
+impl Outcome {
+    pub fn check(&self, members: &[Vec<u32>], audit: Option<&[Vec<Stored>]>) -> Report {
+        checker::check(members, &self.sent, &self.recv, audit)
+    }
+}
+
+/// A base plan with no clients yet.
+pub fn base_plan(common: &Common, target: &Target, prefix: &str, cids: Vec<String>, steps: usize, end_at: f64) -> Plan {
+    Plan {
+        server: target.addr,
+        app_id: target::APP_ID.into(),
+        prefix: prefix.into(),
+        cids,
+        clients: Vec::new(),
+        ips: common.ips,
+        login_rate: common.login_rate,
+        payload_bytes: common.payload,
+        steps,
+        end_at,
+        final_sync: true,
+        receive_acks: common.receive_acks,
+        record: common.record,
+        out: PathBuf::new(),
+    }
+}
+
+/// A deterministic spread of start phases in [0, 1) so equal-rate senders do not fire in
+/// lockstep.
+pub fn phase(n: u32) -> f64 {
+    (f64::from(n) * 0.618_033_988_749_895).fract()
+}
+
+/// The machine, for the report.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model =
+        cpuinfo.lines().find_map(|l| l.strip_prefix("model name")).map(|m| m.trim_start_matches([' ', '\t', ':']));
+    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let allowed = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(str::trim);
+    json!({
+        "cpu": model,
+        "cores": cores,
+        "memory_gib": (mem_kib as f64 / 1048576.0 * 10.0).round() / 10.0,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "generator_cpus": allowed,
+    })
+}
+
+/// Writes the report (if `--out` was given) and prints it.
+pub fn finish(common: &Common, report: Value) {
+    let text = serde_json::to_string_pretty(&report).expect("serializable");
+    if let Some(path) = &common.out {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::write(path, &text).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+        eprintln!("loadtest: wrote {}", path.display());
+    }
+}

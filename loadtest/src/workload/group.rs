@@ -1,0 +1,109 @@
+//! `loadtest group`: many conversations of 50 members drawn from a pool of clients, a few
+//! senders in each, at stepped total rates; stored (acknowledged) messages/s and the
+//! highest rate whose send→ack p99 stays under 200 ms.
+
+use rand::SeedableRng;
+use serde_json::{Value, json};
+
+use crate::args::{Args, fail};
+use crate::plan::{ClientPlan, Segment};
+use crate::run::{self, Common};
+use crate::setup;
+use crate::stats::Summary;
+use crate::target::APP_ID;
+
+const P99_BOUND_MS: f64 = 200.0;
+
+pub async fn run(args: &Args) -> bool {
+    let common = Common::from_args(args);
+    let groups: u32 = args.get("groups", 200);
+    let size: u32 = args.get("members", 50);
+    let pool: u32 = args.get("clients", 2_000);
+    let per_group: u32 = args.get("senders-per-group", 5);
+    let rates: Vec<f64> = args.list("rates", &[1_000.0, 2_000.0, 4_000.0, 8_000.0]);
+    let step_secs: f64 = args.get("step-secs", 5.0);
+    args.finish();
+    if size < 2 || size > pool || per_group == 0 || per_group > size {
+        fail("need 2 ≤ members ≤ clients and 1 ≤ senders-per-group ≤ members");
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let members: Vec<Vec<u32>> = (0..groups)
+        .map(|_| {
+            rand::seq::index::sample(&mut rng, pool as usize, size as usize).into_iter().map(|m| m as u32).collect()
+        })
+        .collect();
+    let mut ok = true;
+    let mut results = Vec::new();
+    for &kind in &common.targets {
+        let dir = run::data_dir();
+        let mut target = run::start(kind, &common.target_spec(&[]), &dir);
+        let prefix = run::prefix();
+        let ids = run::ids(&prefix, pool as usize);
+        let cids = setup::create_convs(target.addr, APP_ID, ids, &members).await.unwrap_or_else(|e| fail(e));
+        let end_at = rates.len() as f64 * step_secs + 3.0;
+        let base = run::base_plan(&common, &target, &prefix, cids, rates.len(), end_at);
+        let mut clients: Vec<ClientPlan> = (0..pool).map(|c| ClientPlan { index: c, ..Default::default() }).collect();
+        for (g, group) in members.iter().enumerate() {
+            for (j, &m) in group.iter().enumerate() {
+                let client = &mut clients[m as usize];
+                client.convs.push(g as u32);
+                if (j as u32) < per_group {
+                    let senders = f64::from(groups * per_group);
+                    let phase_key = g as u32 * per_group + j as u32;
+                    client.sends.extend(rates.iter().enumerate().map(|(s, &rate)| {
+                        let r = rate / senders;
+                        Segment {
+                            conv: g as u32,
+                            step: s as u16,
+                            start: s as f64 * step_secs + run::phase(phase_key) / r,
+                            rate: r,
+                            count: (r * step_secs).round() as u32,
+                        }
+                    }));
+                }
+            }
+        }
+        let outcome = run::execute(&common, &mut target, base, clients, async |_, _| {}, async |_, _| {}).await;
+        let check = outcome.check(&members, None);
+        ok &= check.ok();
+        eprintln!("\n{kind:?}: {groups} conversations of {size} from {pool} clients, {per_group} senders each");
+        eprintln!(
+            "{:>9} {:>9} {:>34} {:>34}",
+            "offered/s", "stored/s", "ack p50/p99/p99.9/max", "receive p50/p99/p99.9/max"
+        );
+        let mut steps = Vec::new();
+        let mut best = Value::Null;
+        for (step, &rate) in outcome.steps.iter().zip(&rates) {
+            let (ack, recv) = (Summary::of(&step.ack), Summary::of(&step.recv));
+            let stored = step.counts.acked as f64 / step_secs;
+            eprintln!("{rate:>9.0} {stored:>9.0} {:>34} {:>34}", ack.brief(), recv.brief());
+            if ack.p99_ms < P99_BOUND_MS && ack.count > 0 {
+                best = json!(stored.round());
+            }
+            let mut s = step.json();
+            s["offered"] = json!(rate);
+            s["stored_rate"] = json!(stored.round());
+            steps.push(s);
+        }
+        eprintln!("check: {}", check.brief());
+        results.push(json!({
+            "target": kind,
+            "steps": steps,
+            "stored_rate_at_p99_under_200ms": best,
+            "check": check,
+            "failures": outcome.failures,
+        }));
+        target.stop();
+    }
+    run::finish(
+        &common,
+        json!({
+            "workload": "group",
+            "machine": run::machine(),
+            "params": { "groups": groups, "members": size, "clients": pool, "senders_per_group": per_group,
+                        "rates": rates, "step_secs": step_secs, "payload": common.payload },
+            "results": results,
+        }),
+    );
+    ok
+}
