@@ -119,7 +119,12 @@ fn on_command(hub: &Hub, id: u64, tx: &UnboundedSender<Bytes>, client: &mut Opti
         Ok(CommandType::Direct) => {
             let (Some(me), Some(direct)) = (client.as_deref(), cmd.direct_message) else { return };
             let cid = direct.cid.unwrap_or_default();
-            let Some(group) = hub.groups.lock().unwrap().get(&cid).cloned() else { return };
+            let Some(group) = hub.groups.lock().unwrap().get(&cid).cloned() else {
+                // Forgotten (after a restart) or never created.
+                let error =
+                    ErrorCommand { code: 4401, reason: "INVALID_MESSAGING_TARGET".into(), ..Default::default() };
+                return send(GenericCommand { error_message: Some(error), ..reply(CommandType::Error, None) });
+            };
             let mut seq = group.seq.lock().unwrap();
             *seq += 1;
             let mid = xinshi::ids::new_message_id(*seq);

@@ -19,6 +19,13 @@ use crate::worker::{Ctx, now_ns};
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const PAGE: i32 = 100;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Draining,
+    Settled,
+}
+
 struct Pending {
     cseq: u32,
     step: u16,
@@ -114,19 +121,34 @@ impl Client {
         let mut schedule = Schedule::new(std::mem::take(&mut self.plan.sends));
         let mut drop_at = self.plan.drop_at.map(at);
         let mut back_at = self.plan.back_at.map(at);
-        let mut ack_tick = tokio::time::interval(Duration::from_secs(1));
+        // Receive-acks once a second, each client at its own phase.
+        let first_ack = go_at + Duration::from_secs_f64(1.0 + crate::run::phase(self.plan.index));
+        let mut ack_tick = tokio::time::interval_at(first_ack, Duration::from_secs(1));
         let receive_acks = self.ctx.plan.receive_acks;
+        // Running until `end`; then draining (no more sends) until every send is answered;
+        // then settled until every client of every worker is, when the final sync starts.
+        let mut phase = Phase::Running;
+        let ctx = self.ctx.clone();
+        let sync_go = ctx.wait_sync();
+        tokio::pin!(sync_go);
 
         loop {
-            let next_send = schedule.peek().map(|(secs, _, _)| at(secs));
+            if phase == Phase::Draining && self.pending.is_empty() {
+                phase = Phase::Settled;
+                self.ctx.settled();
+            }
+            let running = phase == Phase::Running;
+            let next_send = schedule.peek().map(|(secs, _, _)| at(secs)).filter(|_| running);
             tokio::select! {
                 biased;
-                _ = sleep_until(end) => break,
+                _ = sleep_until(end), if running => phase = Phase::Draining,
+                _ = sleep_until(end + REPLY_TIMEOUT), if phase == Phase::Draining => self.pending.clear(),
+                _ = &mut sync_go, if phase == Phase::Settled => break,
                 frame = next_frame(&mut self.ws) => match frame {
                     Some(cmd) => self.handle(cmd),
                     None => {
                         self.disconnected();
-                        if self.plan.auto_reconnect && drop_at.is_none() && back_at.is_none() {
+                        if self.plan.auto_reconnect && running {
                             if self.reconnect(end).await {
                                 let _ = self.sync_all().await;
                             }
@@ -134,12 +156,12 @@ impl Client {
                         }
                     }
                 },
-                _ = sleep_opt(drop_at), if drop_at.is_some() => {
+                _ = sleep_opt(drop_at), if drop_at.is_some() && running => {
                     drop_at = None;
                     self.ws = None;
                     self.pending.clear();
                 }
-                _ = sleep_opt(back_at), if back_at.is_some() && drop_at.is_none() => {
+                _ = sleep_opt(back_at), if back_at.is_some() && drop_at.is_none() && running => {
                     let intended = go_ns + (self.plan.back_at.unwrap_or(0.0) * 1e9) as i64;
                     back_at = None;
                     if self.reconnect(end).await && self.sync_all().await.is_ok() {
@@ -154,7 +176,7 @@ impl Client {
 
         if self.ctx.plan.final_sync {
             if self.ws.is_none() {
-                self.reconnect(end + REPLY_TIMEOUT).await;
+                self.reconnect(Instant::now() + REPLY_TIMEOUT).await;
             }
             let _ = self.sync_all().await;
         }

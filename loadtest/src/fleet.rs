@@ -83,6 +83,22 @@ impl Fleet {
         Ok(go)
     }
 
+    /// Waits until every worker's clients stopped sending and hold every reply, then lets
+    /// them all run their final history sync.
+    pub async fn settle(&mut self) -> Result<(), String> {
+        for w in &mut self.workers {
+            let line = w.stdout.next_line().await.map_err(|e| e.to_string())?;
+            if line.as_deref() != Some("settled") {
+                return Err(format!("a worker died before settling ({line:?})"));
+            }
+        }
+        for w in &mut self.workers {
+            w.stdin.write_all(b"sync\n").await.map_err(|e| e.to_string())?;
+            w.stdin.flush().await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     pub async fn done(self) -> Result<Vec<WorkerResult>, String> {
         let mut results = Vec::new();
         for mut w in self.workers {

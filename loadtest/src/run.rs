@@ -141,6 +141,7 @@ pub async fn execute(
     between(target, &ready).await;
     let go_ns = fleet.go(Duration::from_millis(300)).await.unwrap_or_else(|e| fail(e));
     during(target, go_ns).await;
+    fleet.settle().await.unwrap_or_else(|e| fail(e));
     let results = fleet.done().await.unwrap_or_else(|e| fail(e));
 
     let mut out = Outcome {

@@ -1,6 +1,9 @@
 //! A worker process: `loadtest worker` reads its [`Plan`] as one JSON line on stdin, logs
 //! its clients in (paced), prints `ready {json}`, waits for `go <unix ns>`, runs every
-//! client on one current-thread runtime, writes a [`WorkerResult`] file and prints `done`.
+//! client on one current-thread runtime until each has stopped sending and has every
+//! reply, prints `settled`, waits for `sync` (every worker has settled, so every
+//! acknowledged message is stored), lets the clients sync their history, writes a
+//! [`WorkerResult`] file and prints `done`.
 //! Several workers let one run hold more sockets than one process may open.
 
 use std::cell::{Cell, RefCell};
@@ -35,6 +38,10 @@ pub struct Ctx {
     pub conv_of: HashMap<String, u32>,
     go: Cell<Option<(i64, Instant)>>,
     go_set: Notify,
+    settled: Cell<u64>,
+    all_settled: Notify,
+    sync: Cell<bool>,
+    sync_set: Notify,
     logins: Cell<(u64, u64)>,
     logins_done: Notify,
     steps: RefCell<Vec<StepHists>>,
@@ -54,6 +61,10 @@ impl Ctx {
             conv_of,
             go: Cell::new(None),
             go_set: Notify::new(),
+            settled: Cell::new(0),
+            all_settled: Notify::new(),
+            sync: Cell::new(false),
+            sync_set: Notify::new(),
             logins: Cell::new((0, 0)),
             logins_done: Notify::new(),
             steps: RefCell::new(steps),
@@ -79,6 +90,25 @@ impl Ctx {
             let notified = self.go_set.notified();
             if let Some(go) = self.go.get() {
                 return go;
+            }
+            notified.await;
+        }
+    }
+
+    /// A client has stopped sending and has every reply.
+    pub fn settled(&self) {
+        self.settled.set(self.settled.get() + 1);
+        if self.settled.get() >= self.logins.get().0 {
+            self.all_settled.notify_one();
+        }
+    }
+
+    /// Resolves once every client of every worker has settled.
+    pub async fn wait_sync(&self) {
+        loop {
+            let notified = self.sync_set.notified();
+            if self.sync.get() {
+                return;
             }
             notified.await;
         }
@@ -221,6 +251,21 @@ async fn run(plan: Plan) -> ExitCode {
     let wait = Duration::from_nanos(go_ns.saturating_sub(now_ns()).max(0) as u64);
     ctx.go.set(Some((go_ns, Instant::now() + wait)));
     ctx.go_set.notify_waiters();
+    if logged_in > 0 {
+        ctx.all_settled.notified().await;
+    }
+    println!("settled");
+    let sync_line = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    if !matches!(sync_line, Ok(Ok(ref l)) if l.trim() == "sync") {
+        eprintln!("loadtest worker: expected `sync`");
+        return ExitCode::FAILURE;
+    }
+    ctx.sync.set(true);
+    ctx.sync_set.notify_waiters();
     for task in tasks {
         let _ = task.await;
     }
