@@ -79,7 +79,9 @@ impl Actor for SessionActor {
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(opening) = state.opening.take() {
-            open::opened(state, &myself, opening).await;
+            // Boxed, like `dispatch` below: an actor's task is allocated at the size of its
+            // largest state, and these futures are big (see `docs/benchmarks.md`, idle).
+            Box::pin(open::opened(state, &myself, opening)).await;
         }
         Ok(())
     }
@@ -91,7 +93,7 @@ impl Actor for SessionActor {
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SessionMsg::Command(cmd) => state.dispatch(*cmd).await,
+            SessionMsg::Command(cmd) => Box::pin(state.dispatch(*cmd)).await,
             SessionMsg::Close { i } => {
                 let reply = frame::reply(i, CommandType::Session, Some(OpType::Closed));
                 state.outbox.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });

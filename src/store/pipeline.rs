@@ -1,5 +1,6 @@
 //! The node-wide commit pipeline: one thread that merges the appends of every conversation
-//! waiting at the moment into a single durable transaction.
+//! waiting at the moment into a single durable write (blind writes only: see
+//! [`Engine::write`]).
 //!
 //! A one-to-one chat has one message in flight at a time, so batching per conversation would
 //! not help; merging across conversations is what turns one fsync into many messages. While
@@ -15,14 +16,8 @@ use std::thread::JoinHandle;
 use parking_lot::Mutex;
 
 use super::StoreError;
-use super::kv::{Engine, KvError};
-
-/// One write of an append.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    Set(Vec<u8>, Vec<u8>),
-    Clear(Vec<u8>),
-}
+use super::kv::Engine;
+pub use super::kv::Write;
 
 /// Called once the append is durable (`Ok`) or has failed.
 pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -123,23 +118,7 @@ fn run(engine: Arc<dyn Engine>, rx: Receiver<Job>, max_batch: usize, stats: Arc<
 /// Writes the whole batch in one durable transaction. Blind writes cannot conflict, but an
 /// engine may still report a conflict (e.g. an FDB transaction too old); retry then.
 fn commit(engine: &dyn Engine, batch: &[(Vec<Write>, Done)]) -> Result<(), StoreError> {
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let mut tx = engine.begin(true)?;
-        for (writes, _) in batch {
-            for write in writes {
-                match write {
-                    Write::Set(key, value) => tx.set(key, value),
-                    Write::Clear(key) => tx.clear(key),
-                }
-            }
-        }
-        match tx.commit() {
-            Err(KvError::Conflict) if attempts < 10 => continue,
-            other => return other.map_err(StoreError::from),
-        }
-    }
+    Ok(engine.write(&mut batch.iter().flat_map(|(writes, _)| writes))?)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use fjall::{KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace, PersistMode, Readable};
 
-use super::{Engine, KeyValue, KvError, RangeOptions, ReadTx, WriteTx};
+use super::{Engine, KeyValue, KvError, RangeOptions, ReadTx, Write, WriteTx};
 
 /// fjall behind the [`Engine`] trait.
 pub struct FjallEngine {
@@ -121,5 +121,17 @@ impl Engine for FjallEngine {
         let mode = if durable { PersistMode::SyncAll } else { PersistMode::Buffer };
         let tx = self.db.write_tx().map_err(engine_err)?.durability(Some(mode));
         Ok(Box::new(Transaction { tx, kv: &self.kv }))
+    }
+
+    fn write(&self, writes: &mut dyn Iterator<Item = &Write>) -> Result<(), KvError> {
+        let mut batch = self.db.inner().batch().durability(Some(PersistMode::SyncAll));
+        let kv = self.kv.inner();
+        for write in writes {
+            match write {
+                Write::Set(key, value) => batch.insert(kv, key.as_slice(), value.as_slice()),
+                Write::Clear(key) => batch.remove(kv, key.as_slice()),
+            }
+        }
+        batch.commit().map_err(engine_err)
     }
 }

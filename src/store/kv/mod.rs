@@ -8,6 +8,13 @@
 //! - A [`ReadTx`] from [`Engine::snapshot`] is a read-only snapshot with no conflict
 //!   tracking (FDB: a transaction never committed, read with `snapshot = true`).
 //! - Writes are blind (`set`, `clear`) and never conflict by themselves.
+//! - [`Engine::write`] commits blind writes alone, with no transaction around them: atomic
+//!   and durable, never conflicting (FDB: a transaction with no reads). It skips the
+//!   conflict bookkeeping, which cost the commit pipeline half its time (measured, see
+//!   docs/benchmarks.md). The price: on fjall, an optimistic transaction that read one of
+//!   these keys is not told that it changed. So it is only for keys that one owner writes
+//!   and no read-modify-write transaction reads: messages, de-duplication tokens, cursors,
+//!   kept notifications.
 //!
 //! The calls are synchronous and may block on disk: call them from the commit pipeline's
 //! thread or from `spawn_blocking`, never from an async task directly. An FDB engine maps
@@ -68,6 +75,13 @@ pub trait WriteTx: ReadTx {
     fn commit(self: Box<Self>) -> Result<(), KvError>;
 }
 
+/// One blind write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Set(Vec<u8>, Vec<u8>),
+    Clear(Vec<u8>),
+}
+
 /// A transactional ordered key-value store.
 pub trait Engine: Send + Sync + 'static {
     /// A consistent read-only snapshot.
@@ -75,6 +89,9 @@ pub trait Engine: Send + Sync + 'static {
     /// A new read-write transaction. `durable`: its commit returns only once the writes are
     /// on stable storage (fsync).
     fn begin(&self, durable: bool) -> Result<Box<dyn WriteTx + '_>, KvError>;
+    /// Applies `writes` atomically and durably (fsync) outside any transaction; see the
+    /// module doc for which keys may be written this way.
+    fn write(&self, writes: &mut dyn Iterator<Item = &Write>) -> Result<(), KvError>;
 }
 
 /// Most attempts [`run`] makes before giving up on a conflicting transaction.

@@ -97,6 +97,33 @@ pub fn run_retries_until_it_commits(engine: &dyn Engine) {
     assert_eq!(engine.snapshot().get(b"n").unwrap(), Some(vec![11]));
 }
 
+pub fn plain_writes_apply_together(engine: &dyn Engine) {
+    put(engine, &[(b"gone", b"x")]);
+    let snap = engine.snapshot();
+    let writes = [
+        Write::Set(b"w1".to_vec(), b"1".to_vec()),
+        Write::Clear(b"gone".to_vec()),
+        Write::Set(b"w2".to_vec(), b"2".to_vec()),
+    ];
+    engine.write(&mut writes.iter()).unwrap();
+    assert_eq!(snap.get(b"w1").unwrap(), None, "an older snapshot does not see them");
+    let now = engine.snapshot();
+    assert_eq!(now.get(b"w1").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(now.get(b"w2").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(now.get(b"gone").unwrap(), None);
+    // A transaction that only wrote the same key is not disturbed (blind writes never conflict).
+    let mut tx = engine.begin(true).unwrap();
+    tx.set(b"w1", b"tx");
+    engine.write(&mut [Write::Set(b"w1".to_vec(), b"plain".to_vec())].iter()).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(engine.snapshot().get(b"w1").unwrap(), Some(b"tx".to_vec()));
+}
+
+#[test]
+fn fjall_plain_writes_apply_together() {
+    with_fjall(plain_writes_apply_together);
+}
+
 #[test]
 fn fjall_point_reads_and_writes() {
     with_fjall(point_reads_and_writes);
@@ -133,7 +160,9 @@ fn fjall_data_survives_reopen() {
     {
         let engine = FjallEngine::open(dir.path()).unwrap();
         put(&engine, &[(b"kept", b"yes")]);
+        engine.write(&mut [Write::Set(b"plain".to_vec(), b"yes".to_vec())].iter()).unwrap();
     }
     let engine = FjallEngine::open(dir.path()).unwrap();
     assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()));
+    assert_eq!(engine.snapshot().get(b"plain").unwrap(), Some(b"yes".to_vec()));
 }
