@@ -60,7 +60,7 @@ async fn upgrade(req: HttpRequest, body: web::Payload, hub: web::Data<Hub>) -> a
 async fn run(hub: Arc<Hub>, mut ws: actix_ws::Session, stream: actix_ws::MessageStream) {
     let id = hub.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = unbounded_channel::<Bytes>();
-    let mut stream = stream.max_frame_size(64 * 1024).aggregate_continuations();
+    let mut stream = stream.max_frame_size(4 << 20).aggregate_continuations();
     let mut client: Option<String> = None;
     loop {
         tokio::select! {

@@ -36,6 +36,8 @@ pub struct Report {
     pub stored_twice: u64,
     /// Acknowledged messages missing from the stored history.
     pub lost_in_store: u64,
+    /// Receipts were not recorded (`--no-record`): deliveries were not checked.
+    pub unchecked: bool,
 }
 
 impl Report {
@@ -58,6 +60,9 @@ impl Report {
     }
 
     pub fn brief(&self) -> String {
+        if self.unchecked {
+            return format!("sent {} acked {}; deliveries not checked (--no-record)", self.sent, self.acked);
+        }
         format!(
             "sent {} acked {} expected {} delivered {} | lost {} duplicated {} unexpected {} reordered {} | \
              audited {} convs: gaps {} dup-seqs {} stored-twice {} lost-in-store {}",

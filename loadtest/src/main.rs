@@ -44,6 +44,7 @@ workloads (each starts its own server; see docs/benchmarks.md for every flag):
   plot       turn JSON reports into SVG charts: plot --out-dir DIR report.json …
 
 common flags: --target xinshi|baseline|both  --server-bin PATH  --server-cpus LIST
+  --server-env NAME=VALUE,…
   --workers N  --ips N  --payload BYTES  --login-rate N  --no-receive-acks  --no-record
   --out report.json";
 

@@ -22,7 +22,7 @@ pub struct Spec {
     pub bin: PathBuf,
     /// `taskset -c` CPU list for the server (none: not pinned).
     pub cpus: Option<String>,
-    /// Extra `XINSHI_*` settings.
+    /// Extra environment for the server: workload settings, then `--server-env A=1,B=2`.
     pub env: Vec<(String, String)>,
 }
 
@@ -30,7 +30,18 @@ impl Spec {
     pub fn from_args(args: &Args) -> Spec {
         let default_bin = std::env::current_exe().ok().and_then(|p| Some(p.parent()?.join("xinshi")));
         let bin = args.opt("server-bin").map(PathBuf::from).or(default_bin).unwrap_or_else(|| "xinshi".into());
-        Spec { bin, cpus: args.opt("server-cpus"), env: Vec::new() }
+        let env = args
+            .opt("server-env")
+            .map(|list| {
+                list.split(',')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => fail(format!("--server-env: expected NAME=VALUE, got {pair:?}")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Spec { bin, cpus: args.opt("server-cpus"), env }
     }
 }
 
