@@ -89,10 +89,11 @@ impl ConvState {
             mention_pids: msg.mention_pids,
             patch_ts: None,
         };
-        let writes = match self.append_writes(seq, &record, now) {
+        let mut writes = match self.append_writes(seq, &record, now) {
             Ok(writes) => writes,
             Err(err) => return req.reply.error(&ImError::from(err)),
         };
+        writes.extend(self.take_dirty_marks());
         self.next_seq += 1;
         self.last_ts = ts;
         let me = myself.clone();

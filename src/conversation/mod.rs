@@ -52,7 +52,13 @@ pub enum ConvMsg {
     Committed { seq: u64, result: Result<(), StoreError> },
     /// Time to check whether the actor is idle.
     Tick,
+    /// Time to save the delivered marks that no push waits on.
+    FlushMarks,
 }
+
+/// How long a delivered mark that nothing waits on may stay unsaved, unless a message
+/// append takes it along first.
+const MARK_FLUSH_DELAY: Duration = Duration::from_millis(500);
 
 /// Start arguments.
 pub struct ConvArgs {
@@ -90,7 +96,13 @@ impl Actor for ConversationActor {
                 }
                 match op {
                     ConvOp::Direct(req) => state.direct(&myself, req),
-                    ConvOp::Ack { from, mid, tots } => state.ack(&from, mid.as_deref(), tots),
+                    ConvOp::Ack { from, mid, tots } => {
+                        state.ack(&from, mid.as_deref(), tots);
+                        if state.has_dirty_marks() && !state.flush_scheduled {
+                            state.flush_scheduled = true;
+                            myself.send_after(MARK_FLUSH_DELAY, || ConvMsg::FlushMarks);
+                        }
+                    }
                     ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
                 }
             }
@@ -103,6 +115,10 @@ impl Actor for ConversationActor {
                     myself.stop(Some(err.to_string()));
                 }
             }
+            ConvMsg::FlushMarks => {
+                state.flush_scheduled = false;
+                state.flush_marks();
+            }
             ConvMsg::Tick => {
                 if state.is_idle() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
                     myself.stop(None);
@@ -114,6 +130,7 @@ impl Actor for ConversationActor {
 
     async fn post_stop(&self, _myself: ActorRef<ConvMsg>, state: &mut ConvState) -> Result<(), ActorProcessingErr> {
         state.ticker.abort();
+        state.flush_marks();
         Ok(())
     }
 }

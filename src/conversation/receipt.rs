@@ -9,6 +9,12 @@
 //!
 //! Marks only move forward, and only members move them. Like acks, the pushes a mark
 //! causes go out once the mark is durable, so history read after a receipt shows it.
+//! A delivered mark that causes no push (every receive-ack in a group, most in a
+//! one-to-one chat) is not saved on its own: it rides along with the conversation's next
+//! message append, or is saved within `MARK_FLUSH_DELAY`. Every SDK sends receive-acks, so
+//! saving each one cost as much store work as the messages themselves (measured with
+//! `loadtest group`); a crash can lose at most that delay's worth of delivered marks,
+//! which only ever made a "delivered" tick or an `ackAt` show up later.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +26,7 @@ use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, GenericCommand, RcpCommand, UnreadCommand, UnreadTuple};
 use crate::store::StoreError;
 use crate::store::msg::cursor_write;
+use crate::store::pipeline::Write;
 use crate::store::records::Cursor;
 
 /// Unread counts are reported up to this number ("99+").
@@ -80,8 +87,39 @@ impl ConvState {
                 notices.push(Notice::rcp(msg.from.clone(), rcp, now));
             }
         }
-        self.save_mark(from, &cursor, notices);
+        if notices.is_empty() {
+            self.dirty_marks.insert(from.clone());
+        } else {
+            self.dirty_marks.remove(from);
+            self.save_mark(from, &cursor, notices);
+        }
         Ok(())
+    }
+
+    pub fn has_dirty_marks(&self) -> bool {
+        !self.dirty_marks.is_empty()
+    }
+
+    /// The cursor writes of the marks not saved yet (they are then counted as saved).
+    pub fn take_dirty_marks(&mut self) -> Vec<Write> {
+        let dirty = std::mem::take(&mut self.dirty_marks);
+        dirty.iter().filter_map(|c| Some(cursor_write(&self.cid, c, self.cached_cursor(c)?))).collect()
+    }
+
+    /// Saves the delivered marks that nothing waits on.
+    pub fn flush_marks(&mut self) {
+        let writes = self.take_dirty_marks();
+        if writes.is_empty() {
+            return;
+        }
+        let unsaved = self.unsaved_marks.clone();
+        unsaved.fetch_add(1, Ordering::SeqCst);
+        self.node.store.pipeline.submit(
+            writes,
+            Box::new(move |_| {
+                unsaved.fetch_sub(1, Ordering::SeqCst);
+            }),
+        );
     }
 
     pub fn read(&mut self, from: &Arc<str>, session: u64, mid: Option<&str>, ts: Option<i64>) {

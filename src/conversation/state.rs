@@ -1,6 +1,6 @@
 //! The state of a conversation actor, kept apart from the actor.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -66,6 +66,10 @@ pub struct ConvState {
     /// Members' marks this actor has loaded or moved (authoritative: all writes go through
     /// this actor).
     cursors: HashMap<Arc<str>, Cursor>,
+    /// Members whose delivered mark moved but is not saved yet (nothing waits on it).
+    pub dirty_marks: HashSet<Arc<str>>,
+    /// A `FlushMarks` is on its way.
+    pub flush_scheduled: bool,
     /// Mark writes handed to the pipeline and not yet committed.
     pub unsaved_marks: Arc<AtomicUsize>,
 }
@@ -88,6 +92,8 @@ impl ConvState {
             pending: BTreeMap::new(),
             recent: VecDeque::new(),
             cursors: HashMap::new(),
+            dirty_marks: HashSet::new(),
+            flush_scheduled: false,
             unsaved_marks: Arc::default(),
         }
     }
@@ -131,6 +137,11 @@ impl ConvState {
             self.recent.pop_front();
         }
         self.recent.push_back(recent);
+    }
+
+    /// `client`'s cursor if it is in the cache.
+    pub fn cached_cursor(&self, client: &str) -> Option<&Cursor> {
+        self.cursors.get(client)
     }
 
     /// `client`'s cursor, loaded from the store the first time.
@@ -177,6 +188,7 @@ impl ConvState {
     pub fn is_idle(&self) -> bool {
         let idle_ms = self.node.config.limits.conversation_idle_secs as i64 * 1000;
         self.pending.is_empty()
+            && self.dirty_marks.is_empty()
             && self.unsaved_marks.load(Ordering::SeqCst) == 0
             && self.node.now_ms() - self.last_active_ms >= idle_ms
     }

@@ -179,6 +179,34 @@ async fn receipts_follow_receive_acks_and_reads() {
 }
 
 #[tokio::test]
+async fn a_delivered_mark_nobody_waits_on_is_saved_soon_after() {
+    let mut server = TestServer::start();
+    let (mut alice, mut bob, cid) = pair(&server).await;
+    let (uid, t) = acked(&alice.request(direct(&cid, "no receipt asked", None)).await);
+    bob.next_push_of(CommandType::Direct).await;
+    let ack = GenericCommand {
+        ack_message: Some(AckCommand { cid: Some(cid.clone()), mid: Some(uid), t: Some(t), ..Default::default() }),
+        ..frame::command(CommandType::Ack, None)
+    };
+    bob.send(&ack).await;
+    // The mark is saved with the next append or after a short delay; history shows it then.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let history = alice.request(logs(&cid, |_| {})).await;
+        if history.logs_message.unwrap().logs[0].ack_at.is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the delivered mark was never saved");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    server.restart().await;
+    let mut alice = Client::login(&server, "alice").await;
+    let history = alice.request(logs(&cid, |_| {})).await;
+    assert!(history.logs_message.unwrap().logs[0].ack_at.is_some(), "the mark survives a restart");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn idle_conversation_actors_stop_and_come_back_from_the_store() {
     let server = TestServer::start_with(|c| c.limits.conversation_idle_secs = 1);
     let (mut alice, mut bob, cid) = pair(&server).await;
