@@ -46,6 +46,7 @@ workloads (each starts its own server; see docs/benchmarks.md for every flag):
 common flags: --target xinshi|baseline|both  --server-bin PATH  --server-cpus LIST
   --server-env NAME=VALUE,…
   --workers N  --ips N  --payload BYTES  --login-rate N  --no-receive-acks  --no-record
+  --no-warmup (direct, group, room)
   --out report.json";
 
 fn main() -> ExitCode {

@@ -228,6 +228,17 @@ pub fn base_plan(common: &Common, target: &Target, prefix: &str, cids: Vec<Strin
     }
 }
 
+/// The rate steps with a warm-up step in front (half the first rate; `--no-warmup` drops
+/// it): conversation actors start and caches fill there, not in the first measured step.
+pub fn with_warmup(args: &Args, rates: Vec<f64>) -> (Vec<f64>, usize) {
+    if args.flag("no-warmup") || rates.is_empty() {
+        return (rates, 0);
+    }
+    let mut all = vec![rates[0] / 2.0];
+    all.extend(rates);
+    (all, 1)
+}
+
 /// A deterministic spread of start phases in [0, 1) so equal-rate senders do not fire in
 /// lockstep.
 pub fn phase(n: u32) -> f64 {

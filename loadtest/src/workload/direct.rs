@@ -17,6 +17,7 @@ pub async fn run(args: &Args) -> bool {
     let pairs: u32 = args.get("pairs", 1000);
     let rates: Vec<f64> = args.list("rates", &[5_000.0, 10_000.0, 20_000.0, 40_000.0]);
     let step_secs: f64 = args.get("step-secs", 5.0);
+    let (rates, warmup) = run::with_warmup(args, rates);
     args.finish();
     let mut ok = true;
     let mut results = Vec::new();
@@ -49,7 +50,8 @@ pub async fn run(args: &Args) -> bool {
         );
         let mut steps = Vec::new();
         let mut knee = Value::Null;
-        for (step, &rate) in outcome.steps.iter().zip(&rates) {
+        for (n, (step, &rate)) in outcome.steps.iter().zip(&rates).enumerate() {
+            let warm = n < warmup;
             let (ack, recv) = (crate::stats::Summary::of(&step.ack), crate::stats::Summary::of(&step.recv));
             eprintln!(
                 "{rate:>9.0} {:>9.0} {:>34} {:>34}",
@@ -57,13 +59,17 @@ pub async fn run(args: &Args) -> bool {
                 ack.brief(),
                 recv.brief()
             );
-            if knee.is_null() && (ack.p99_ms > KNEE_MS || recv.p99_ms > KNEE_MS) {
+            if !warm && knee.is_null() && (ack.p99_ms > KNEE_MS || recv.p99_ms > KNEE_MS) {
                 knee = json!(rate);
             }
             let mut s = step.json();
             s["offered"] = json!(rate);
+            s["warmup"] = json!(warm);
             s["acked_rate"] = json!((step.counts.acked as f64 / step_secs).round());
             steps.push(s);
+        }
+        if warmup > 0 {
+            eprintln!("(the first step is a warm-up: not counted in the summary figures)");
         }
         eprintln!("check: {}", check.brief());
         results.push(json!({

@@ -47,7 +47,11 @@ fn num(v: &Value) -> f64 {
 /// `(x, y)` of every step of a result: x from the step's `offered`, y from `path`.
 fn step_points(result: &Value, path: &[&str]) -> Vec<(f64, f64)> {
     let steps = result["steps"].as_array().cloned().unwrap_or_default();
-    steps.iter().map(|s| (num(&s["offered"]), num(path.iter().fold(s, |v, key| &v[*key])))).collect()
+    steps
+        .iter()
+        .filter(|s| s["warmup"] != true)
+        .map(|s| (num(&s["offered"]), num(path.iter().fold(s, |v, key| &v[*key]))))
+        .collect()
 }
 
 fn charts(report: &Value) -> Vec<(&'static str, Chart)> {

@@ -18,6 +18,7 @@ pub async fn run(args: &Args) -> bool {
     let senders: u32 = args.get("senders", 10);
     let offered: Vec<f64> = args.list("offered", &[100_000.0, 300_000.0, 1_000_000.0]);
     let step_secs: f64 = args.get("step-secs", 5.0);
+    let (offered, warmup) = run::with_warmup(args, offered);
     args.finish();
     let env =
         [("XINSHI_LIMITS_MAX_MEMBERS", "1000000".to_string()), ("XINSHI_LIMITS_MAX_FRAME_BYTES", "4194304".into())];
@@ -51,13 +52,20 @@ pub async fn run(args: &Args) -> bool {
             eprintln!("{:>13} {:>13} {:>34}", "offered/s", "delivered/s", "delivery p50/p99/p99.9/max");
             let mut steps = Vec::new();
             let mut best = 0.0f64;
-            for (step, &rate) in outcome.steps.iter().zip(&offered) {
+            for (n, (step, &rate)) in outcome.steps.iter().zip(&offered).enumerate() {
+                let warm = n < warmup;
                 let recv = Summary::of(&step.recv);
                 eprintln!("{rate:>13.0} {:>13.0} {:>34}", step.delivery_rate(), recv.brief());
-                best = best.max(step.delivery_rate());
+                if !warm {
+                    best = best.max(step.delivery_rate());
+                }
                 let mut s = step.json();
                 s["offered"] = json!(rate);
+                s["warmup"] = json!(warm);
                 steps.push(s);
+            }
+            if warmup > 0 {
+                eprintln!("(the first step is a warm-up: not counted in the summary figures)");
             }
             eprintln!("check: {}", check.brief());
             results.push(json!({
