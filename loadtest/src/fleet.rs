@@ -40,7 +40,9 @@ impl Fleet {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut workers = Vec::new();
         for plan in plans {
-            let mut child = Command::new(&exe)
+            let mut command = std::process::Command::new(&exe);
+            crate::target::die_with_parent(&mut command);
+            let mut child = Command::from(command)
                 .arg("worker")
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

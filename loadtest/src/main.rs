@@ -55,11 +55,13 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if command == "plot" {
+        return if workload::plot::run(rest) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let args = Args::parse(rest);
     let ok = match command.as_str() {
         "worker" => return worker::main(),
         "baseline-server" => return baseline::main(&args).map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS),
-        "plot" => workload::plot::run(&args, rest),
         "idle" => block_on(workload::idle::run(&args)),
         "direct" => block_on(workload::direct::run(&args)),
         "room" => block_on(workload::room::run(&args)),

@@ -94,6 +94,7 @@ impl Target {
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        die_with_parent(&mut command);
         let child = command.spawn().unwrap_or_else(|e| fail(format!("cannot start {}: {e}", program.display())));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -160,6 +161,19 @@ impl Target {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Has the kernel kill the child (SIGKILL) when this process ends, however it ends: a run
+/// that fails with `exit` or is interrupted must not leave servers or workers behind.
+pub fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
     }
 }
 

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::args::{Args, fail};
+use crate::args::fail;
 use crate::plot::{Chart, Scale, Series, svg};
 
-pub fn run(_args: &Args, rest: &[String]) -> bool {
+pub fn run(rest: &[String]) -> bool {
     let mut out_dir = PathBuf::from(".");
     let mut inputs = Vec::new();
     let mut words = rest.iter();
