@@ -268,7 +268,7 @@ pub fn machine() -> Value {
     })
 }
 
-/// Writes the report (if `--out` was given) and prints it.
+/// Writes the report to the `--out` file, if one was given (the human summary went to stderr).
 pub fn finish(common: &Common, report: Value) {
     let text = serde_json::to_string_pretty(&report).expect("serializable");
     if let Some(path) = &common.out {
