@@ -22,7 +22,28 @@ impl FjallEngine {
         std::fs::create_dir_all(dir).map_err(|e| KvError::Engine(format!("{}: {e}", dir.display())))?;
         let db = OptimisticTxDatabase::builder(dir).open().map_err(engine_err)?;
         let kv = db.keyspace("kv", KeyspaceCreateOptions::default).map_err(engine_err)?;
+        lower_worker_priority();
         Ok(FjallEngine { db, kv })
+    }
+}
+
+/// Nice value of fjall's background threads (flush, compaction).
+const WORKER_NICE: libc::c_int = 19;
+
+/// Runs fjall's background threads at the lowest priority. A memtable flush takes ~0.25 s
+/// of CPU at a time; at normal priority it competed with the request threads and was the
+/// 50–100 ms latency spikes seen under steady load (perf, docs/benchmarks.md). At nice 19
+/// it runs in the gaps; under overload it still gets a share, and fjall slows writers
+/// itself if flushing falls behind. Best effort: Linux only, and failures are ignored.
+fn lower_worker_priority() {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let Ok(tid) = task.file_name().to_string_lossy().parse::<libc::id_t>() else { continue };
+        if comm.trim_end().starts_with("fjall:") {
+            // SAFETY: setpriority only reads its arguments; on Linux a thread id selects one thread.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) };
+        }
     }
 }
 
