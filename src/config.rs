@@ -32,6 +32,11 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Threads of the core runtime that runs conversation actors. 0: one per CPU core.
     pub core_threads: usize,
+    /// Run the server's threads under Linux's SCHED_BATCH policy: a thread woken by
+    /// another does not preempt it at once, so work is handed over in batches instead of a
+    /// context switch per message (measured: docs/benchmarks.md). Set by the `xinshi`
+    /// binary for the whole process; ignored elsewhere.
+    pub batch_scheduling: bool,
 }
 
 /// `[app]`: the LeanCloud app this server stands in for.
@@ -81,7 +86,13 @@ pub struct LimitsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), public_url: String::new(), workers: 0, core_threads: 0 }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            workers: 0,
+            core_threads: 0,
+            batch_scheduling: true,
+        }
     }
 }
 

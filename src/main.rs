@@ -39,6 +39,9 @@ fn main() -> ExitCode {
 
 fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(config_path.as_deref())?;
+    if config.server.batch_scheduling {
+        batch_scheduling();
+    }
     let app_id = config.app.id.clone();
     let data_dir = config.storage.data_dir.clone();
     let server = Server::start(config)?;
@@ -53,6 +56,16 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
     println!("xinshi: stopping");
     server.stop_blocking()?;
     Ok(())
+}
+
+/// Puts this process under SCHED_BATCH before any other thread starts, so that every
+/// thread inherits it (see `batch_scheduling` in config/xinshi.toml). Best effort.
+fn batch_scheduling() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain system call on the calling thread with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "SCHED_BATCH not set");
+    }
 }
 
 /// Blocks until SIGINT (Ctrl-C) or SIGTERM.

@@ -36,6 +36,11 @@ struct Group {
 pub fn main(args: &Args) -> std::io::Result<()> {
     let listen = args.string("listen", "127.0.0.1:8090");
     args.finish();
+    // The same scheduling policy as xinshi's default (`batch_scheduling`), so that the two
+    // differ only in what they do per message.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain system call on the calling thread, before any other thread exists.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
     let hub = web::Data::new(Hub::default());
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     actix_web::rt::System::new().block_on(
