@@ -2,7 +2,7 @@
 //! its plan (sends on an open-loop schedule, drops and comes back, reconnects after a
 //! crash, syncs history) while recording everything for the checker.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -18,6 +18,33 @@ use crate::worker::{Ctx, now_ns};
 /// How long a reply may take before the client counts the connection as broken.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const PAGE: i32 = 100;
+
+/// The messages of one conversation a client holds, by sequence number. A sync starts
+/// after the last message of the unbroken run from the start (`anchor`), not after the
+/// newest one: a live push can overtake messages that a sync cut short by a crash never
+/// fetched, and starting after it would skip them for good.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Every message up to this seq is held.
+    upto: u64,
+    /// Id and timestamp of message `upto`.
+    anchor: Option<(String, i64)>,
+    /// Held messages after a gap.
+    ahead: BTreeMap<u64, (String, i64)>,
+}
+
+impl Seen {
+    fn add(&mut self, seq: u64, mid: String, ts: i64) {
+        if seq <= self.upto {
+            return;
+        }
+        self.ahead.insert(seq, (mid, ts));
+        while let Some(next) = self.ahead.remove(&(self.upto + 1)) {
+            self.upto += 1;
+            self.anchor = Some(next);
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -78,8 +105,8 @@ pub struct Client {
     pending: HashMap<i32, Pending>,
     sent: Vec<Sent>,
     recv: Vec<Recv>,
-    /// Newest message seen per conversation `(id, timestamp, seq)`: where a sync starts.
-    anchors: HashMap<u32, (String, i64, u64)>,
+    /// What this client holds of each conversation: where a history sync starts.
+    seen: HashMap<u32, Seen>,
     /// Conversations with news not yet receive-acked.
     unacked: Vec<u32>,
 }
@@ -96,7 +123,7 @@ impl Client {
             pending: HashMap::new(),
             sent: Vec::new(),
             recv: Vec::new(),
-            anchors: HashMap::new(),
+            seen: HashMap::new(),
             unacked: Vec::new(),
         }
     }
@@ -311,7 +338,7 @@ impl Client {
         let Some(mut ws) = self.ws.take() else { return };
         let mut ok = true;
         for conv in std::mem::take(&mut self.unacked) {
-            if let Some((mid, t, _)) = self.anchors.get(&conv) {
+            if let Some((mid, t)) = self.seen.get(&conv).and_then(|s| s.anchor.as_ref()) {
                 let cmd = wire::receive_ack(&self.ctx.plan.cids[conv as usize], mid, *t);
                 ok &= ws.feed(wire::binary(&cmd)).await.is_ok();
             }
@@ -328,10 +355,14 @@ impl Client {
             let Some(pending) = self.pending.remove(&i) else { return };
             match (cmd.cmd == Some(CommandType::Ack as i32), wire::error_code(&cmd)) {
                 (true, None) => {
-                    let uid = cmd.ack_message.as_ref().and_then(|a| a.uid.as_deref()).unwrap_or_default();
+                    let ack = cmd.ack_message.unwrap_or_default();
+                    let uid = ack.uid.unwrap_or_default();
                     let sent = &mut self.sent[pending.cseq as usize];
                     sent.acked = true;
-                    sent.seq = xinshi::ids::message_seq(uid).unwrap_or(0);
+                    sent.seq = xinshi::ids::message_seq(&uid).unwrap_or(0);
+                    // One's own message is part of the conversation one holds.
+                    let (conv, seq) = (sent.conv, sent.seq);
+                    self.seen.entry(conv).or_default().add(seq, uid, ack.t.unwrap_or(0));
                     self.ctx.acked(pending.step, pending.intended_ns);
                 }
                 (_, code) => self.ctx.note_error(code.unwrap_or(-1), "send refused"),
@@ -361,9 +392,7 @@ impl Client {
             self.recv.push(Recv { recipient: self.plan.index, conv: conv_index, sender, cseq, seq, live });
         }
         if let Some(conv) = conv {
-            if self.anchors.get(&conv).is_none_or(|a| a.2 < seq) {
-                self.anchors.insert(conv, (id, timestamp, seq));
-            }
+            self.seen.entry(conv).or_default().add(seq, id, timestamp);
             if live && !self.unacked.contains(&conv) {
                 self.unacked.push(conv);
             }
@@ -374,7 +403,7 @@ impl Client {
     /// is its own: live pushes arriving meanwhile must not make it skip ahead.
     async fn sync_all(&mut self) -> Result<(), ()> {
         for conv in self.plan.convs.clone() {
-            let mut cursor = self.anchors.get(&conv).map(|(mid, t, _)| (mid.clone(), *t));
+            let mut cursor = self.seen.get(&conv).and_then(|s| s.anchor.clone());
             loop {
                 let i = self.next_i();
                 let cid = self.ctx.plan.cids[conv as usize].clone();
@@ -424,6 +453,18 @@ async fn sleep_opt(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_starts_after_the_unbroken_run_not_after_the_newest_message() {
+        let mut seen = Seen::default();
+        seen.add(1, "m1".into(), 10);
+        seen.add(3, "m3".into(), 30);
+        assert_eq!((seen.upto, seen.anchor.clone()), (1, Some(("m1".into(), 10))), "3 came before 2");
+        seen.add(2, "m2".into(), 20);
+        assert_eq!((seen.upto, seen.anchor.clone()), (3, Some(("m3".into(), 30))));
+        seen.add(2, "m2".into(), 20);
+        assert_eq!(seen.upto, 3, "seen twice changes nothing");
+    }
 
     #[test]
     fn overlapping_segments_interleave_in_time_order() {
