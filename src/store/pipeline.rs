@@ -115,8 +115,7 @@ fn run(engine: Arc<dyn Engine>, rx: Receiver<Job>, max_batch: usize, stats: Arc<
     }
 }
 
-/// Writes the whole batch in one durable transaction. Blind writes cannot conflict, but an
-/// engine may still report a conflict (e.g. an FDB transaction too old); retry then.
+/// Writes the whole batch as one atomic, durable write.
 fn commit(engine: &dyn Engine, batch: &[(Vec<Write>, Done)]) -> Result<(), StoreError> {
     Ok(engine.write(&mut batch.iter().flat_map(|(writes, _)| writes))?)
 }
