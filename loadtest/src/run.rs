@@ -105,22 +105,35 @@ impl Step {
     }
 }
 
-/// A fresh data directory for one server.
-pub fn data_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("xinshi-loadtest-").tempdir().unwrap_or_else(|e| fail(e))
+/// A started server with a fresh data directory, and the conversations of a workload.
+pub struct Prepared {
+    pub target: Target,
+    /// Client `n` is `{prefix}{n}`, unique to this run.
+    pub prefix: String,
+    pub ids: Rc<Vec<String>>,
+    /// Conversation `c` (of `members[c]`) has id `cids[c]`.
+    pub cids: Vec<String>,
+    /// The data directory: bind it (`dir: _dir`) so it lives as long as the server; it is
+    /// deleted when dropped.
+    pub dir: tempfile::TempDir,
 }
 
-pub fn start(kind: Kind, spec: &Spec, dir: &tempfile::TempDir) -> Target {
-    Target::start(kind, spec, &dir.path().join("data"))
-}
-
-/// Client ids for `n` clients under a prefix unique to this run.
-pub fn ids(prefix: &str, n: usize) -> Rc<Vec<String>> {
-    Rc::new((0..n).map(|i| format!("{prefix}{i}")).collect())
-}
-
-pub fn prefix() -> String {
-    format!("lt{}-", crate::worker::now_ns() % 1_000_000)
+/// Starts a `kind` server (with extra environment `env`) for `clients` clients and creates
+/// one conversation per member list, each by its first member.
+pub async fn prepare(
+    common: &Common,
+    kind: Kind,
+    env: &[(&str, String)],
+    clients: usize,
+    members: &[Vec<u32>],
+) -> Prepared {
+    let dir = tempfile::Builder::new().prefix("xinshi-loadtest-").tempdir().unwrap_or_else(|e| fail(e));
+    let target = Target::start(kind, &common.target_spec(env), &dir.path().join("data"));
+    let prefix = format!("lt{}-", crate::worker::now_ns() % 1_000_000);
+    let ids: Rc<Vec<String>> = Rc::new((0..clients).map(|i| format!("{prefix}{i}")).collect());
+    let cids =
+        crate::setup::create_convs(target.addr, target::APP_ID, ids.clone(), members).await.unwrap_or_else(|e| fail(e));
+    Prepared { target, prefix, ids, cids, dir }
 }
 
 /// Runs `clients` against `target` with the plan settings in `base`; `between` runs after
@@ -266,6 +279,27 @@ pub fn machine() -> Value {
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
         "generator_cpus": allowed,
     })
+}
+
+/// One rate step of a report: its figures, the rate offered and whether it was the warm-up.
+pub fn step_record(step: &Step, offered: f64, warmup: bool) -> Value {
+    let mut record = step.json();
+    record["offered"] = json!(offered);
+    record["warmup"] = json!(warmup);
+    record
+}
+
+/// Says which printed step was the warm-up.
+pub fn note_warmup(warmup: usize) {
+    if warmup > 0 {
+        eprintln!("(the first step is a warm-up: not counted in the summary figures)");
+    }
+}
+
+/// The report of a workload run against one or more targets, written by [`finish`].
+pub fn report(common: &Common, workload: &str, params: Value, results: Vec<Value>) {
+    let report = json!({ "workload": workload, "machine": machine(), "params": params, "results": results });
+    finish(common, report);
 }
 
 /// Writes the report to the `--out` file, if one was given (the human summary went to stderr).

@@ -26,15 +26,12 @@ pub async fn run(args: &Args) -> bool {
     }
     // `--target baseline` keeps nothing across a restart: the check must fail there.
     let kind = common.targets.last().copied().unwrap_or(Kind::Xinshi);
-    let dir = run::data_dir();
-    let mut target = run::start(kind, &common.target_spec(&[]), &dir);
-    let prefix = run::prefix();
-    let ids = run::ids(&prefix, clients as usize);
     // Pairs, plus one conversation of everybody so group commits span conversations.
     let mut members: Vec<Vec<u32>> = (0..clients / 2).map(|k| vec![2 * k, 2 * k + 1]).collect();
     members.push((0..clients).collect());
     let everyone = members.len() as u32 - 1;
-    let cids = setup::create_convs(target.addr, APP_ID, ids.clone(), &members).await.unwrap_or_else(|e| fail(e));
+    let run::Prepared { mut target, prefix, ids, cids, dir: _dir, .. } =
+        run::prepare(&common, kind, &[], clients as usize, &members).await;
 
     let mut rng = rand::rng();
     let mut kills = Vec::new();

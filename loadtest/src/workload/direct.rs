@@ -4,11 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::args::{Args, fail};
+use crate::args::Args;
 use crate::plan::{ClientPlan, Segment};
 use crate::run::{self, Common};
-use crate::setup;
-use crate::target::APP_ID;
 
 pub const KNEE_MS: f64 = 100.0;
 
@@ -22,13 +20,10 @@ pub async fn run(args: &Args) -> bool {
     let mut ok = true;
     let mut results = Vec::new();
     for &kind in &common.targets {
-        let dir = run::data_dir();
-        let mut target = run::start(kind, &common.target_spec(&[]), &dir);
-        let prefix = run::prefix();
         let n = pairs * 2;
-        let ids = run::ids(&prefix, n as usize);
         let members: Vec<Vec<u32>> = (0..pairs).map(|k| vec![2 * k, 2 * k + 1]).collect();
-        let cids = setup::create_convs(target.addr, APP_ID, ids, &members).await.unwrap_or_else(|e| fail(e));
+        let run::Prepared { mut target, prefix, cids, dir: _dir, .. } =
+            run::prepare(&common, kind, &[], n as usize, &members).await;
         let end_at = rates.len() as f64 * step_secs + 3.0;
         let base = run::base_plan(&common, &target, &prefix, cids, rates.len(), end_at);
         let clients = (0..n).map(|c| ClientPlan {
@@ -62,15 +57,11 @@ pub async fn run(args: &Args) -> bool {
             if !warm && knee.is_null() && (ack.p99_ms > KNEE_MS || recv.p99_ms > KNEE_MS) {
                 knee = json!(rate);
             }
-            let mut s = step.json();
-            s["offered"] = json!(rate);
-            s["warmup"] = json!(warm);
+            let mut s = run::step_record(step, rate, warm);
             s["acked_rate"] = json!((step.counts.acked as f64 / step_secs).round());
             steps.push(s);
         }
-        if warmup > 0 {
-            eprintln!("(the first step is a warm-up: not counted in the summary figures)");
-        }
+        run::note_warmup(warmup);
         eprintln!("check: {}", check.brief());
         results.push(json!({
             "target": kind,
@@ -83,13 +74,8 @@ pub async fn run(args: &Args) -> bool {
         }));
         target.stop();
     }
-    let report = json!({
-        "workload": "direct",
-        "machine": run::machine(),
-        "params": { "pairs": pairs, "rates": rates, "step_secs": step_secs, "payload": common.payload },
-        "results": results,
-    });
-    run::finish(&common, report);
+    let params = json!({ "pairs": pairs, "rates": rates, "step_secs": step_secs, "payload": common.payload });
+    run::report(&common, "direct", params, results);
     ok
 }
 

@@ -8,9 +8,7 @@ use serde_json::{Value, json};
 use crate::args::{Args, fail};
 use crate::plan::{ClientPlan, Segment};
 use crate::run::{self, Common};
-use crate::setup;
 use crate::stats::Summary;
-use crate::target::APP_ID;
 
 const P99_BOUND_MS: f64 = 200.0;
 
@@ -36,11 +34,8 @@ pub async fn run(args: &Args) -> bool {
     let mut ok = true;
     let mut results = Vec::new();
     for &kind in &common.targets {
-        let dir = run::data_dir();
-        let mut target = run::start(kind, &common.target_spec(&[]), &dir);
-        let prefix = run::prefix();
-        let ids = run::ids(&prefix, pool as usize);
-        let cids = setup::create_convs(target.addr, APP_ID, ids, &members).await.unwrap_or_else(|e| fail(e));
+        let run::Prepared { mut target, prefix, cids, dir: _dir, .. } =
+            run::prepare(&common, kind, &[], pool as usize, &members).await;
         let end_at = rates.len() as f64 * step_secs + 3.0;
         let base = run::base_plan(&common, &target, &prefix, cids, rates.len(), end_at);
         let mut clients: Vec<ClientPlan> = (0..pool).map(|c| ClientPlan { index: c, ..Default::default() }).collect();
@@ -82,15 +77,11 @@ pub async fn run(args: &Args) -> bool {
             if !warm && ack.p99_ms < P99_BOUND_MS && ack.count > 0 {
                 best = json!(stored.round());
             }
-            let mut s = step.json();
-            s["offered"] = json!(rate);
-            s["warmup"] = json!(warm);
+            let mut s = run::step_record(step, rate, warm);
             s["stored_rate"] = json!(stored.round());
             steps.push(s);
         }
-        if warmup > 0 {
-            eprintln!("(the first step is a warm-up: not counted in the summary figures)");
-        }
+        run::note_warmup(warmup);
         eprintln!("check: {}", check.brief());
         results.push(json!({
             "target": kind,
@@ -101,15 +92,8 @@ pub async fn run(args: &Args) -> bool {
         }));
         target.stop();
     }
-    run::finish(
-        &common,
-        json!({
-            "workload": "group",
-            "machine": run::machine(),
-            "params": { "groups": groups, "members": size, "clients": pool, "senders_per_group": per_group,
-                        "rates": rates, "step_secs": step_secs, "payload": common.payload },
-            "results": results,
-        }),
-    );
+    let params = json!({ "groups": groups, "members": size, "clients": pool, "senders_per_group": per_group,
+                        "rates": rates, "step_secs": step_secs, "payload": common.payload });
+    run::report(&common, "group", params, results);
     ok
 }

@@ -17,9 +17,7 @@ pub async fn run(args: &Args) -> bool {
     let mut results = Vec::new();
     let mut ok = true;
     for &kind in &common.targets {
-        let dir = run::data_dir();
-        let mut target = run::start(kind, &common.target_spec(&[]), &dir);
-        let prefix = run::prefix();
+        let run::Prepared { mut target, prefix, dir: _dir, .. } = run::prepare(&common, kind, &[], 0, &[]).await;
         // Warm the server up with one login so lazily built state is in the "before" figure.
         let _ = crate::setup::login_once(target.addr, crate::target::APP_ID, &format!("{prefix}warm")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -69,14 +67,7 @@ pub async fn run(args: &Args) -> bool {
         results.push(measured);
         target.stop();
     }
-    run::finish(
-        &common,
-        json!({
-            "workload": "idle",
-            "machine": run::machine(),
-            "params": { "sessions": sessions, "idle_secs": idle_secs, "login_rate": common.login_rate },
-            "results": results,
-        }),
-    );
+    let params = json!({ "sessions": sessions, "idle_secs": idle_secs, "login_rate": common.login_rate });
+    run::report(&common, "idle", params, results);
     ok
 }

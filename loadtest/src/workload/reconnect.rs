@@ -9,9 +9,7 @@ use serde_json::json;
 use crate::args::{Args, fail};
 use crate::plan::{ClientPlan, Plan, Segment};
 use crate::run::{self, Common};
-use crate::setup;
 use crate::stats::Summary;
-use crate::target::APP_ID;
 
 const DROP_AT: f64 = 1.0;
 const SEND_FROM: f64 = 1.5;
@@ -33,11 +31,8 @@ pub async fn run(args: &Args) -> bool {
     let mut ok = true;
     let mut results = Vec::new();
     for &kind in &common.targets {
-        let dir = run::data_dir();
-        let mut target = run::start(kind, &common.target_spec(&[]), &dir);
-        let prefix = run::prefix();
-        let ids = run::ids(&prefix, (clients + senders) as usize);
-        let cids = setup::create_convs(target.addr, APP_ID, ids, &members).await.unwrap_or_else(|e| fail(e));
+        let run::Prepared { mut target, prefix, cids, dir: _dir, .. } =
+            run::prepare(&common, kind, &[], (clients + senders) as usize, &members).await;
         let base = run::base_plan(&common, &target, &prefix, cids, 1, end_at);
         let rate = f64::from(messages) / away;
         let mut plans: Vec<ClientPlan> = (0..clients)
@@ -95,14 +90,7 @@ pub async fn run(args: &Args) -> bool {
         }));
         target.stop();
     }
-    run::finish(
-        &common,
-        json!({
-            "workload": "reconnect",
-            "machine": run::machine(),
-            "params": { "clients": clients, "senders": senders, "messages": messages, "away_secs": away, "window_secs": window },
-            "results": results,
-        }),
-    );
+    let params = json!({ "clients": clients, "senders": senders, "messages": messages, "away_secs": away, "window_secs": window });
+    run::report(&common, "reconnect", params, results);
     ok
 }

@@ -8,9 +8,7 @@ use serde_json::json;
 use crate::args::{Args, fail};
 use crate::plan::{ClientPlan, Segment};
 use crate::run::{self, Common};
-use crate::setup;
 use crate::stats::Summary;
-use crate::target::APP_ID;
 
 pub async fn run(args: &Args) -> bool {
     let common = Common::from_args(args);
@@ -29,12 +27,9 @@ pub async fn run(args: &Args) -> bool {
             fail("a room needs at least 2 members and 1..=size senders");
         }
         for &kind in &common.targets {
-            let dir = run::data_dir();
-            let mut target = run::start(kind, &common.target_spec(&env), &dir);
-            let prefix = run::prefix();
-            let ids = run::ids(&prefix, size as usize);
             let members = vec![(0..size).collect::<Vec<u32>>()];
-            let cids = setup::create_convs(target.addr, APP_ID, ids, &members).await.unwrap_or_else(|e| fail(e));
+            let run::Prepared { mut target, prefix, cids, dir: _dir, .. } =
+                run::prepare(&common, kind, &env, size as usize, &members).await;
             let end_at = offered.len() as f64 * step_secs + 3.0;
             let base = run::base_plan(&common, &target, &prefix, cids, offered.len(), end_at);
             let clients = (0..size)
@@ -79,15 +74,8 @@ pub async fn run(args: &Args) -> bool {
             target.stop();
         }
     }
-    run::finish(
-        &common,
-        json!({
-            "workload": "room",
-            "machine": run::machine(),
-            "params": { "sizes": sizes, "senders": senders, "offered": offered, "step_secs": step_secs, "payload": common.payload },
-            "results": results,
-        }),
-    );
+    let params = json!({ "sizes": sizes, "senders": senders, "offered": offered, "step_secs": step_secs, "payload": common.payload });
+    run::report(&common, "room", params, results);
     ok
 }
 
