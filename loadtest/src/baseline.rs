@@ -19,9 +19,13 @@ use xinshi::protocol::*;
 
 use crate::args::Args;
 
+/// A socket's id and its outbound queue.
+type SocketTx = (u64, UnboundedSender<Bytes>);
+
 #[derive(Default)]
 struct Hub {
-    sockets: Mutex<HashMap<String, Vec<(u64, UnboundedSender<Bytes>)>>>,
+    /// Client id → its sockets.
+    sockets: Mutex<HashMap<String, Vec<SocketTx>>>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     next_id: AtomicU64,
 }

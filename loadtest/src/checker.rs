@@ -83,14 +83,17 @@ impl Report {
     }
 }
 
+/// A message: `(sender, cseq)`.
+type Key = (u32, u32);
+
 /// `members[c]` lists the clients of conversation `c`; `audit[c]`, when given, is its whole
 /// stored history.
 pub fn check(members: &[Vec<u32>], sent: &[Sent], recv: &[Recv], audit: Option<&[Vec<Stored>]>) -> Report {
     let mut report = Report { sent: sent.len() as u64, ..Report::default() };
-    let by_key: HashMap<(u32, u32), &Sent> = sent.iter().map(|s| ((s.sender, s.cseq), s)).collect();
+    let by_key: HashMap<Key, &Sent> = sent.iter().map(|s| ((s.sender, s.cseq), s)).collect();
 
     // What each (recipient, conversation) got, counted by way of arrival.
-    let mut got: HashMap<(u32, u32), HashMap<(u32, u32), (u32, u32)>> = HashMap::new();
+    let mut got: HashMap<(u32, u32), HashMap<Key, (u32, u32)>> = HashMap::new();
     let mut max_seq: HashMap<(u32, u32), u64> = HashMap::new();
     let mut max_cseq: HashMap<(u32, u32, u32), u32> = HashMap::new();
     let member_sets: Vec<HashSet<u32>> = members.iter().map(|m| m.iter().copied().collect()).collect();
@@ -147,7 +150,7 @@ pub fn check(members: &[Vec<u32>], sent: &[Sent], recv: &[Recv], audit: Option<&
 }
 
 fn audit_store(report: &mut Report, sent: &[Sent], audit: &[Vec<Stored>]) {
-    let mut stored_keys: Vec<HashSet<(u32, u32)>> = Vec::with_capacity(audit.len());
+    let mut stored_keys: Vec<HashSet<Key>> = Vec::with_capacity(audit.len());
     for history in audit {
         report.audited_convs += 1;
         let mut seqs = HashSet::new();

@@ -93,8 +93,11 @@ impl Step {
         if span > 0.0 { self.counts.delivered as f64 / span } else { 0.0 }
     }
 
-    pub fn json(&self) -> Value {
+    /// This step in a report: its figures, the rate offered and whether it was the warm-up.
+    pub fn record(&self, offered: f64, warmup: bool) -> Value {
         json!({
+            "offered": offered,
+            "warmup": warmup,
             "sent": self.counts.sent,
             "acked": self.counts.acked,
             "delivered": self.counts.delivered,
@@ -281,12 +284,16 @@ pub fn machine() -> Value {
     })
 }
 
-/// One rate step of a report: its figures, the rate offered and whether it was the warm-up.
-pub fn step_record(step: &Step, offered: f64, warmup: bool) -> Value {
-    let mut record = step.json();
-    record["offered"] = json!(offered);
-    record["warmup"] = json!(warmup);
-    record
+/// Prints the header of a latency table whose second column is `rate_name`.
+pub fn latency_header(rate_name: &str) {
+    eprintln!("{:>9} {rate_name:>9} {:>34} {:>34}", "offered/s", "ack p50/p99/p99.9/max", "receive p50/p99/p99.9/max");
+}
+
+/// Prints one row of a latency table; returns the step's (ack, receive) summaries.
+pub fn latency_row(offered: f64, rate: f64, step: &Step) -> (Summary, Summary) {
+    let (ack, recv) = (Summary::of(&step.ack), Summary::of(&step.recv));
+    eprintln!("{offered:>9.0} {rate:>9.0} {:>34} {:>34}", ack.brief(), recv.brief());
+    (ack, recv)
 }
 
 /// Says which printed step was the warm-up.

@@ -39,26 +39,18 @@ pub async fn run(args: &Args) -> bool {
         let check = outcome.check(&members, None);
         ok &= check.ok();
         eprintln!("\n{kind:?}: {pairs} pairs, {step_secs} s per step ({:.0} s of server CPU)", cpu);
-        eprintln!(
-            "{:>9} {:>9} {:>34} {:>34}",
-            "offered/s", "acked/s", "ack p50/p99/p99.9/max", "receive p50/p99/p99.9/max"
-        );
+        run::latency_header("acked/s");
         let mut steps = Vec::new();
         let mut knee = Value::Null;
         for (n, (step, &rate)) in outcome.steps.iter().zip(&rates).enumerate() {
             let warm = n < warmup;
-            let (ack, recv) = (crate::stats::Summary::of(&step.ack), crate::stats::Summary::of(&step.recv));
-            eprintln!(
-                "{rate:>9.0} {:>9.0} {:>34} {:>34}",
-                step.counts.acked as f64 / step_secs,
-                ack.brief(),
-                recv.brief()
-            );
+            let acked_rate = step.counts.acked as f64 / step_secs;
+            let (ack, recv) = run::latency_row(rate, acked_rate, step);
             if !warm && knee.is_null() && (ack.p99_ms > KNEE_MS || recv.p99_ms > KNEE_MS) {
                 knee = json!(rate);
             }
-            let mut s = run::step_record(step, rate, warm);
-            s["acked_rate"] = json!((step.counts.acked as f64 / step_secs).round());
+            let mut s = step.record(rate, warm);
+            s["acked_rate"] = json!(acked_rate.round());
             steps.push(s);
         }
         run::note_warmup(warmup);

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use crate::args::{Args, fail};
 use crate::plan::{ClientPlan, Segment};
 use crate::run::{self, Common};
-use crate::stats::Summary;
 
 const P99_BOUND_MS: f64 = 200.0;
 
@@ -63,21 +62,17 @@ pub async fn run(args: &Args) -> bool {
         let check = outcome.check(&members, None);
         ok &= check.ok();
         eprintln!("\n{kind:?}: {groups} conversations of {size} from {pool} clients, {per_group} senders each");
-        eprintln!(
-            "{:>9} {:>9} {:>34} {:>34}",
-            "offered/s", "stored/s", "ack p50/p99/p99.9/max", "receive p50/p99/p99.9/max"
-        );
+        run::latency_header("stored/s");
         let mut steps = Vec::new();
         let mut best = Value::Null;
         for (n, (step, &rate)) in outcome.steps.iter().zip(&rates).enumerate() {
             let warm = n < warmup;
-            let (ack, recv) = (Summary::of(&step.ack), Summary::of(&step.recv));
             let stored = step.counts.acked as f64 / step_secs;
-            eprintln!("{rate:>9.0} {stored:>9.0} {:>34} {:>34}", ack.brief(), recv.brief());
+            let (ack, _) = run::latency_row(rate, stored, step);
             if !warm && ack.p99_ms < P99_BOUND_MS && ack.count > 0 {
                 best = json!(stored.round());
             }
-            let mut s = run::step_record(step, rate, warm);
+            let mut s = step.record(rate, warm);
             s["stored_rate"] = json!(stored.round());
             steps.push(s);
         }

@@ -54,14 +54,9 @@ pub async fn run(args: &Args) -> bool {
                 if !warm {
                     best = best.max(step.delivery_rate());
                 }
-                let mut s = step.json();
-                s["offered"] = json!(rate);
-                s["warmup"] = json!(warm);
-                steps.push(s);
+                steps.push(step.record(rate, warm));
             }
-            if warmup > 0 {
-                eprintln!("(the first step is a warm-up: not counted in the summary figures)");
-            }
+            run::note_warmup(warmup);
             eprintln!("check: {}", check.brief());
             results.push(json!({
                 "target": kind,
