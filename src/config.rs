@@ -17,14 +17,22 @@ pub struct Config {
     pub app: AppConfig,
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
+    pub security: SecurityConfig,
 }
 
 /// `[server]`: where to listen and how clients reach us.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address to listen on for HTTP and WebSocket. Port 0 picks a free port.
+    /// Address to listen on for plain HTTP and WebSocket (`ws://`). Port 0 picks a free
+    /// port. Empty: no plain listener (then `tls_listen` must be set).
     pub listen: String,
+    /// Address to listen on for HTTPS and `wss://`. Empty: no TLS listener.
+    pub tls_listen: String,
+    /// PEM file with the certificate chain for `tls_listen` (leaf first).
+    pub tls_cert: PathBuf,
+    /// PEM file with the private key for `tls_listen` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: PathBuf,
     /// The base URL clients use to reach this server (`http://host:port` or `https://…`).
     /// Router answers (`/v1/route`) are built from it. Empty: derived from `listen`.
     pub public_url: String,
@@ -80,6 +88,15 @@ pub struct LimitsConfig {
     pub outbound_queue_bytes: usize,
     /// Lifetime of the IM session token (`st`) handed out on login, in seconds.
     pub session_token_ttl_secs: u64,
+    /// Most open WebSockets; a connection beyond it is refused with HTTP 503.
+    pub max_connections: usize,
+    /// Messages (`direct`) one client may send per minute (0: no limit).
+    pub send_per_minute: u32,
+    /// History queries (`logs`) one client may make per minute (0: no limit).
+    pub history_per_minute: u32,
+    /// Other operations (login, logout, conversation operations, online queries) one
+    /// client may make per minute (0: no limit). Receipts and `echo` are not counted.
+    pub ops_per_minute: u32,
     /// A conversation actor with nothing to do for this many seconds stops.
     pub conversation_idle_secs: u64,
 }
@@ -88,6 +105,9 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
+            tls_listen: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             public_url: String::new(),
             workers: 0,
             core_threads: 0,
@@ -118,7 +138,42 @@ impl Default for LimitsConfig {
             max_members: 500,
             outbound_queue_bytes: 4 * 1024 * 1024,
             session_token_ttl_secs: 86_400,
+            max_connections: 100_000,
+            send_per_minute: 60,
+            history_per_minute: 120,
+            ops_per_minute: 30,
             conversation_idle_secs: 300,
+        }
+    }
+}
+
+/// `[security]`: the per-app switches of LeanCloud's console (spec/leancloud-im.md §2.4, §7).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// `session/open` (and `session/refresh`) must carry a login signature, else 4102.
+    /// A reconnect that presents a valid session token needs none.
+    pub login_signature: bool,
+    /// `conv/start`, `conv/add` and `conv/remove` must carry a signature, else 4302.
+    pub conversation_signature: bool,
+    /// `blacklist/block` and `blacklist/unblock` must carry a signature, else 4546.
+    pub blacklist_signature: bool,
+    /// How long a signature stays valid, either side of the server's clock, in seconds.
+    pub signature_ttl_secs: u64,
+    /// Web security domains: when not empty, a WebSocket whose `Origin` header is not one of
+    /// these (`https://app.example.com`) is refused with close code 4110 INVALID_ORIGIN.
+    /// Clients that send no `Origin` (native SDKs, Node) are not affected.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            login_signature: false,
+            conversation_signature: false,
+            blacklist_signature: false,
+            signature_ttl_secs: 6 * 3600,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -168,6 +223,15 @@ impl Config {
         if self.app.id.is_empty() {
             return Err(ConfigError::Invalid("app.id must not be empty".into()));
         }
+        let server = &self.server;
+        if server.listen.is_empty() && server.tls_listen.is_empty() {
+            return Err(ConfigError::Invalid("set server.listen, server.tls_listen or both".into()));
+        }
+        if !server.tls_listen.is_empty()
+            && (server.tls_cert.as_os_str().is_empty() || server.tls_key.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid("server.tls_listen needs server.tls_cert and server.tls_key".into()));
+        }
         if self.storage.max_batch == 0 {
             return Err(ConfigError::Invalid("storage.max_batch must be at least 1".into()));
         }
@@ -182,6 +246,10 @@ fn override_value(current: &toml::Value, raw: &str) -> Option<toml::Value> {
         toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
         toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().ok()?),
         toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().ok()?),
+        // A list from the environment is comma-separated.
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| toml::Value::String(s.into())).collect(),
+        ),
         _ => return None,
     })
 }
@@ -205,6 +273,7 @@ mod tests {
             "XINSHI_APP_ID" => Some("from-env".to_string()),
             "XINSHI_LIMITS_MAX_MEMBERS" => Some("20".to_string()),
             "XINSHI_STORAGE_DATA_DIR" => Some("/var/lib/xinshi".to_string()),
+            "XINSHI_SECURITY_ALLOWED_ORIGINS" => Some("https://a.example, https://b.example".to_string()),
             _ => None,
         };
         let config = Config::from_toml_and_env(text, env).unwrap();
@@ -212,6 +281,7 @@ mod tests {
         assert_eq!(config.app.id, "from-env");
         assert_eq!(config.limits.max_members, 20);
         assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/xinshi"));
+        assert_eq!(config.security.allowed_origins, ["https://a.example", "https://b.example"]);
     }
 
     #[test]

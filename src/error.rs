@@ -34,17 +34,22 @@ codes! {
     ReadTimeout = 4107, "READ_TIMEOUT";
     LoginTimeout = 4108, "LOGIN_TIMEOUT";
     FrameTooLong = 4109, "FRAME_TOO_LONG";
+    InvalidOrigin = 4110, "INVALID_ORIGIN";
     SessionConflict = 4111, "SESSION_CONFLICT";
     SessionTokenExpired = 4112, "SESSION_TOKEN_EXPIRED";
     UnparseableRawMessage = 4114, "UNPARSEABLE_RAW_MESSAGE";
+    KickedByApp = 4115, "KICKED_BY_APP";
+    MessageSentQuotaExceeded = 4116, "MESSAGE_SENT_QUOTA_EXCEEDED";
     InternalError = 4200, "INTERNAL_ERROR";
     ConversationApiFailed = 4301, "CONVERSATION_API_FAILED";
+    ConversationSignatureFailed = 4302, "CONVERSATION_SIGNATURE_FAILED";
     ConversationNotFound = 4303, "CONVERSATION_NOT_FOUND";
     ConversationFull = 4304, "CONVERSATION_FULL";
     ConversationQueryFailed = 4310, "CONVERSATION_QUERY_FAILED";
     ConversationLogFailed = 4311, "CONVERSATION_LOG_FAILED";
     ConversationLogRejected = 4312, "CONVERSATION_LOG_REJECTED";
     InvalidMessagingTarget = 4401, "INVALID_MESSAGING_TARGET";
+    BlacklistSignatureFailed = 4546, "BLACKLIST_SIGNATURE_FAILED";
 }
 
 /// An error answered to a client request: a code plus optional free-text detail.

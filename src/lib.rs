@@ -18,6 +18,8 @@
 //! - [`store`]: the domain layer over a FoundationDB-shaped key-value engine
 //!   ([`store::kv`], fjall embedded), and the node-wide commit pipeline.
 //! - [`node`]: the services shared by everything above; [`server`]: starting and stopping.
+//! - [`signature`]: the HMAC-SHA1 operation signatures apps use to authorise logins and
+//!   conversation operations.
 //! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`].
 //!
 //! # The message path
@@ -39,4 +41,5 @@ pub mod protocol;
 pub mod query;
 pub mod server;
 pub mod session;
+pub mod signature;
 pub mod store;

@@ -1,13 +1,14 @@
 //! The node: the services every actor and handler shares (one per server process).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::{ConvOp, Directory};
 use crate::error::ImError;
 use crate::session::presence::Presence;
+use crate::session::rate::RateLimits;
 use crate::session::token::Tokens;
 use crate::store::{Store, StoreError};
 
@@ -18,7 +19,10 @@ pub struct Node {
     pub store: Store,
     pub presence: Presence,
     pub tokens: Tokens,
+    pub rate: RateLimits,
     pub convs: Directory,
+    /// Open WebSockets (see `limits.max_connections`).
+    pub connections: AtomicUsize,
     /// The runtime conversation actors run on (not an HTTP worker's).
     core: tokio::runtime::Handle,
     next_session: AtomicU64,
@@ -31,15 +35,17 @@ impl Node {
     pub fn open(config: Config, clock: Arc<dyn Clock>, core: tokio::runtime::Handle) -> Result<Arc<Node>, StoreError> {
         let store = Store::open_embedded(&config.storage.data_dir, config.storage.max_batch)?;
         Ok(Arc::new(Node {
-            config,
             clock,
             store,
             presence: Presence::default(),
             tokens: Tokens::default(),
+            rate: RateLimits::new(&config.limits),
+            connections: AtomicUsize::new(0),
             convs: Directory::default(),
             core,
             next_session: AtomicU64::new(1),
             stopping: tokio::sync::watch::Sender::new(false),
+            config,
         }))
     }
 

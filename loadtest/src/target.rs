@@ -91,6 +91,11 @@ impl Target {
             .env("XINSHI_STORAGE_DATA_DIR", &self.data_dir)
             .env("XINSHI_APP_ID", APP_ID)
             .env("XINSHI_LOG", "warn")
+            // Load clients send far more than an app's users may; lift the per-client
+            // rate limits (--server-env can set them again).
+            .env("XINSHI_LIMITS_SEND_PER_MINUTE", "0")
+            .env("XINSHI_LIMITS_HISTORY_PER_MINUTE", "0")
+            .env("XINSHI_LIMITS_OPS_PER_MINUTE", "0")
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());

@@ -22,6 +22,7 @@ use crate::node::Node;
 use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
 use crate::session::Reply;
+use crate::signature::{self, Action, Signed};
 use crate::store::conv::{NewConv, Started};
 use crate::store::notif::notification_write;
 
@@ -52,6 +53,7 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
         return Err(im_err!(InternalError, "temporary conversations are not supported yet"));
     }
     let mut members: Vec<String> = conv.m.iter().filter(|m| !m.is_empty()).cloned().collect();
+    verify_signature(node, client, &members, conv)?;
     members.push(client.to_owned());
     members.sort();
     members.dedup();
@@ -81,6 +83,17 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
         unique: conv.unique == Some(true),
         now_ms: node.now_ms(),
     })
+}
+
+/// The `conv/start` signature signs the members "as sent" (the JS SDK sends and signs the
+/// full list, creator included); the docs call them "the invited members", so a list with or
+/// without the creator is accepted too (spec/leancloud-im.md §14 G4).
+fn verify_signature(node: &Node, client: &str, sent: &[String], conv: &ConvCommand) -> Result<(), ImError> {
+    let signed = Signed::conv(conv);
+    let with_creator: Vec<String> = sent.iter().cloned().chain([client.to_owned()]).collect();
+    let without_creator: Vec<String> = sent.iter().filter(|m| *m != client).cloned().collect();
+    let alternatives = [Action::start(client, &with_creator), Action::start(client, &without_creator)];
+    signature::verify(node, &Action::start(client, sent), signed, &alternatives)
 }
 
 fn started_reply(started: &Started) -> GenericCommand {

@@ -6,10 +6,12 @@
 //! | `GET /` | a small JSON status |
 //! | `GET /v1/route`, `GET /2/route` | server discovery ([`route`]) |
 //! | `GET /1.1/rtm/notifications` | kept notifications, replayed after a reconnect ([`rest`]) |
+//! | `POST /1.2/rtm/clients/{id}/kick`, `POST /1.1/rtm/client/kick` | forced offline ([`kick`]) |
 //!
 //! Anything else is a 404 with a JSON body `{code, error}`, the shape of LeanCloud's REST
 //! errors.
 
+pub mod kick;
 pub mod outbox;
 pub mod rest;
 pub mod route;
@@ -73,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/route", web::get().to(route::rtm_route))
         .route("/2/route", web::get().to(route::app_route))
         .route("/1.1/rtm/notifications", web::get().to(rest::notifications))
+        .route("/1.2/rtm/clients/{client_id}/kick", web::post().to(kick::kick))
+        .route("/1.1/rtm/client/kick", web::post().to(kick::kick_legacy))
         .default_service(web::to(not_found));
 }
 

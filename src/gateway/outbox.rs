@@ -7,19 +7,23 @@
 //! to other clients on the same socket.
 //!
 //! The queue is bounded in bytes: a client that stops reading is disconnected (close code
-//! 1008, "slow reader") instead of growing server memory.
+//! 1008, "slow reader") instead of growing server memory. The socket task may be stuck in a
+//! write to that client at the time; [`Conn::aborted`] wakes it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::protocol::GenericCommand;
 use crate::protocol::frame;
 
 /// Close code for a socket whose reader fell too far behind.
 pub const CLOSE_SLOW_READER: u16 = 1008;
+
+/// Its close reason.
+pub const SLOW_READER: &str = "slow reader: outbound queue full";
 
 /// Whether the socket task adds a `peerId` to a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +53,16 @@ pub struct Conn {
     queued: AtomicUsize,
     limit: usize,
     closing: AtomicBool,
+    /// Wakes a socket task stuck writing to a client that does not read.
+    abort: Notify,
 }
 
 impl Conn {
     /// A socket's queue; the receiver goes to the socket task.
     pub fn new(limit: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Conn { tx, queued: AtomicUsize::new(0), limit, closing: AtomicBool::new(false) };
+        let conn =
+            Conn { tx, queued: AtomicUsize::new(0), limit, closing: AtomicBool::new(false), abort: Notify::new() };
         (Arc::new(conn), rx)
     }
 
@@ -68,7 +75,7 @@ impl Conn {
         let len = bytes.len();
         if self.queued.fetch_add(len, Ordering::Relaxed) + len > self.limit {
             self.queued.fetch_sub(len, Ordering::Relaxed);
-            self.close(CLOSE_SLOW_READER, "slow reader: outbound queue full");
+            self.close(CLOSE_SLOW_READER, SLOW_READER);
             return;
         }
         if self.tx.send(Out::Frame { bytes, peer }).is_err() {
@@ -76,11 +83,22 @@ impl Conn {
         }
     }
 
-    /// Asks the socket task to close the socket (once).
+    /// Asks the socket task to close the socket (once), even if it is stuck writing.
     pub fn close(&self, code: u16, reason: &'static str) {
         if !self.closing.swap(true, Ordering::Relaxed) {
             let _ = self.tx.send(Out::Close { code, reason });
+            self.abort.notify_one();
         }
+    }
+
+    /// Resolves when [`Conn::close`] has been called (once per call).
+    pub async fn aborted(&self) {
+        self.abort.notified().await
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Called by the socket task after writing a frame of `len` bytes.

@@ -32,7 +32,7 @@ pub async fn notifications(
 ) -> HttpResponse {
     let node = state.node.clone();
     if !authorized(&req, &node.config.app) {
-        return json_error(StatusCode::UNAUTHORIZED, 401, "Unauthorized.");
+        return unauthorized();
     }
     let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
     if !node.tokens.is_valid(token, &query.client_id, node.now_ms()) {
@@ -57,29 +57,48 @@ pub async fn notifications(
     }
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Which key a REST call presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// The App Key: client-side calls.
+    App,
+    /// The Master Key: server-side (admin) calls.
+    Master,
 }
 
 /// Checks LeanCloud's REST credentials: `X-LC-Id` plus either `X-LC-Key: <appKey>` /
 /// `X-LC-Key: <masterKey>,master`, or `X-LC-Sign: md5(timestamp + key),timestamp[,master]`.
-pub fn authorized(req: &HttpRequest, app: &AppConfig) -> bool {
+pub fn credential(req: &HttpRequest, app: &AppConfig) -> Option<Key> {
     if header(req, "x-lc-id") != Some(app.id.as_str()) {
-        return false;
+        return None;
     }
     if let Some(key) = header(req, "x-lc-key") {
-        return key == app.key || key.strip_suffix(",master") == Some(app.master_key.as_str());
+        if key.strip_suffix(",master") == Some(app.master_key.as_str()) {
+            return Some(Key::Master);
+        }
+        return (key == app.key).then_some(Key::App);
     }
-    let Some(sign) = header(req, "x-lc-sign") else {
-        return false;
-    };
+    let sign = header(req, "x-lc-sign")?;
     let mut parts = sign.split(',');
-    let (Some(digest), Some(timestamp)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    let key = if parts.next() == Some("master") { &app.master_key } else { &app.key };
+    let (digest, timestamp) = (parts.next()?, parts.next()?);
+    let (key, kind) =
+        if parts.next() == Some("master") { (&app.master_key, Key::Master) } else { (&app.key, Key::App) };
     let expected: String = Md5::digest(format!("{timestamp}{key}")).iter().map(|b| format!("{b:02x}")).collect();
-    digest.eq_ignore_ascii_case(&expected)
+    digest.eq_ignore_ascii_case(&expected).then_some(kind)
+}
+
+/// Any valid credential (app key or master key).
+pub fn authorized(req: &HttpRequest, app: &AppConfig) -> bool {
+    credential(req, app).is_some()
+}
+
+/// The 401 answer for calls without a valid credential.
+pub fn unauthorized() -> HttpResponse {
+    json_error(StatusCode::UNAUTHORIZED, 401, "Unauthorized.")
 }
 
 #[cfg(test)]
@@ -106,6 +125,8 @@ mod tests {
         assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Sign", &format!("{sign},1700000000000"))]));
         assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Sign", &format!("{sign},1700000000000,master"))]));
         assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master")]));
+        let master = TestRequest::get().insert_header(("X-LC-Id", "app")).insert_header(("X-LC-Key", "master,master"));
+        assert_eq!(credential(&master.to_http_request(), &app()), Some(Key::Master));
         assert!(!ok(&[("X-LC-Id", "other"), ("X-LC-Key", "key")]));
         assert!(!ok(&[("X-LC-Key", "key")]));
     }

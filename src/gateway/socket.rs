@@ -18,7 +18,8 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use ractor::{Actor, ActorRef};
 use tokio::time::{Instant, sleep_until};
 
-use super::outbox::{Conn, Out, Outbox, Peer};
+use super::outbox::{CLOSE_SLOW_READER, Conn, Out, Outbox, Peer, SLOW_READER};
+use super::ws::Slot;
 use crate::error::{Code, ImError};
 use crate::im_err;
 use crate::node::Node;
@@ -47,6 +48,7 @@ pub async fn run(
     stream: actix_ws::MessageStream,
     format: Format,
     peer: Option<SocketAddr>,
+    _slot: Slot,
 ) {
     let limits = node.config.limits.clone();
     let (conn, mut outbound) = Conn::new(limits.outbound_queue_bytes);
@@ -72,12 +74,20 @@ pub async fn run(
                         Peer::IfShared(peer) if socket.clients.len() > 1 => frame::with_peer_id(&bytes, &peer),
                         _ => bytes,
                     };
-                    let written = match format {
-                        Format::Binary => ws.binary(bytes).await,
-                        Format::Base64 => ws.text(frame::to_base64(&bytes)).await,
+                    let write = async {
+                        match format {
+                            Format::Binary => ws.binary(bytes).await,
+                            Format::Base64 => ws.text(frame::to_base64(&bytes)).await,
+                        }
+                    };
+                    let written = tokio::select! {
+                        biased;
+                        written = write => written.is_ok(),
+                        // The client stopped reading and the queue filled up meanwhile.
+                        () = socket.conn.aborted() => break Some((CLOSE_SLOW_READER, SLOW_READER.to_owned())),
                     };
                     socket.conn.sent(len);
-                    if written.is_err() {
+                    if !written {
                         break None;
                     }
                 }
@@ -120,12 +130,16 @@ pub async fn run(
     socket.stop_all();
     let reason =
         close.map(|(code, description)| CloseReason { code: CloseCode::Other(code), description: Some(description) });
-    let _ = ws.close(reason).await;
+    // A client that does not read may never take the close frame; do not wait for it long.
+    let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(reason)).await;
     tracing::debug!(?peer, "socket closed");
 }
 
 /// Close code when the server stops: "service restart"; the SDKs reconnect.
 const CLOSE_RESTART: u16 = 1012;
+
+/// How long the close frame may take to be queued.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 fn close_code(code: Code) -> (u16, String) {
     (code.number() as u16, code.reason().to_owned())
@@ -190,6 +204,9 @@ impl Socket {
         if let Some(index) = self.clients.iter().position(|c| c.id == opening.client) {
             self.clients.remove(index).actor.stop(None);
         }
+        if let Err(err) = take_tag(&self.node, &opening) {
+            return self.send(&frame::error(cmd.i, &err));
+        }
         let client = opening.client.clone();
         let outbox = Outbox::new(self.conn.clone(), client.clone());
         let args = SessionArgs { node: self.node.clone(), outbox, id: self.node.next_session_id(), open: opening };
@@ -222,6 +239,30 @@ impl Socket {
             client.actor.stop(None);
         }
     }
+}
+
+/// Single-device login (spec/leancloud-im.md §3.5): a login with a device tag ends the
+/// client's other sessions with that tag. Another device's session gets `session/closed`
+/// 4111; a session of the same device (same `deviceId`, or the token it continues) is
+/// replaced quietly. A reconnect (`r: true`) never takes the tag from another device: it
+/// is refused with 4111 instead.
+fn take_tag(node: &Node, opening: &open::Opening) -> Result<(), ImError> {
+    let Some(tag) = opening.login.tag.as_deref() else {
+        return Ok(());
+    };
+    let holders = node.presence.tagged(&opening.client, tag);
+    let (same, others): (Vec<_>, Vec<_>) = holders.into_iter().partition(|s| s.login.device == opening.login.device);
+    if opening.reconnect && !others.is_empty() {
+        return Err(im_err!(SessionConflict, "another device is logged in with tag {tag:?}"));
+    }
+    for session in others {
+        let reason = Some(format!("logged in on another device with tag {tag:?}"));
+        let _ = session.actor.cast(SessionMsg::Closed { code: Code::SessionConflict, reason });
+    }
+    for session in same {
+        let _ = session.actor.cast(SessionMsg::Stop);
+    }
+    Ok(())
 }
 
 fn session_required(cmd: &GenericCommand) -> ImError {

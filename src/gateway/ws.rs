@@ -5,14 +5,24 @@
 //! pass `?subprotocol=…` instead; then nothing is echoed (the client asked for nothing).
 //! Anything else — including the `.1` offline-push variants, not built yet — is refused
 //! with HTTP 400 and a JSON body saying what is supported.
+//!
+//! Two more gates (spec/leancloud-im.md §2.4, §7.4):
+//! - More than `limits.max_connections` open sockets: HTTP 503 with a JSON body.
+//! - With `security.allowed_origins` set, a browser whose `Origin` is not listed gets the
+//!   WebSocket and then at once close code 4110 INVALID_ORIGIN, which the SDKs treat as
+//!   fatal (no reconnect). Requests without `Origin` (native SDKs, Node) pass.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+use actix_web::http::header::{HeaderValue, ORIGIN, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason};
 
 use super::{AppState, json_error, socket};
+use crate::error::Code;
+use crate::node::Node;
 use crate::protocol::frame::Format;
 
 /// Subprotocols served, with their frame format.
@@ -55,12 +65,33 @@ fn choose(req: &HttpRequest) -> Result<Choice, String> {
     Err(format!("unsupported subprotocol {asked:?}; supported: {supported:?}"))
 }
 
+/// Whether `origin` (`scheme://host[:port]`) is allowed: listed as is, or by host alone.
+pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    let host = origin.split_once("://").map_or(origin, |(_, host)| host);
+    allowed.is_empty()
+        || allowed
+            .iter()
+            .map(|a| a.trim().trim_end_matches('/'))
+            .any(|a| a.eq_ignore_ascii_case(origin) || a.eq_ignore_ascii_case(host))
+}
+
 /// Upgrades the request and spawns the socket task on this worker.
 pub async fn upgrade(req: HttpRequest, body: web::Payload, state: Arc<AppState>) -> HttpResponse {
     let choice = match choose(&req) {
         Ok(choice) => choice,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, 400, &why),
     };
+    let node = &state.node;
+    let Some(slot) = Slot::take(node) else {
+        let max = node.config.limits.max_connections;
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, 503, &format!("too many connections (limit {max})"));
+    };
+    let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
+    let refused = !origin_allowed(&node.config.security.allowed_origins, origin);
     let (mut response, session, stream) = match actix_ws::handle(&req, body) {
         Ok(parts) => parts,
         Err(err) => return json_error(StatusCode::BAD_REQUEST, 400, &err.to_string()),
@@ -73,8 +104,31 @@ pub async fn upgrade(req: HttpRequest, body: web::Payload, state: Arc<AppState>)
         Choice::Query(format) => format,
     };
     let peer = req.peer_addr();
-    actix_web::rt::spawn(socket::run(state.node.clone(), session, stream, format, peer));
+    if refused {
+        tracing::info!(?peer, ?origin, "websocket from an origin not allowed");
+        let reason = CloseReason { code: CloseCode::Other(Code::InvalidOrigin.number() as u16), description: None };
+        actix_web::rt::spawn(session.close(Some(reason)));
+        return response;
+    }
+    actix_web::rt::spawn(socket::run(state.node.clone(), session, stream, format, peer, slot));
     response
+}
+
+/// One of the `max_connections` places, held by a socket task while it runs.
+pub struct Slot(Arc<Node>);
+
+impl Slot {
+    fn take(node: &Arc<Node>) -> Option<Slot> {
+        let max = node.config.limits.max_connections;
+        let taken = node.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+        taken.ok().map(|_| Slot(node.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +152,18 @@ mod tests {
             Ok(Choice::Header("lc.proto2base64.3", Format::Base64))
         );
         assert_eq!(pick(None, "/?subprotocol=lc.protobuf2.3"), Ok(Choice::Query(Format::Binary)));
+    }
+
+    #[test]
+    fn origins_match_in_full_or_by_host() {
+        let allowed = vec!["https://app.example.com".to_string(), "web.example.org".to_string()];
+        assert!(origin_allowed(&allowed, None), "no Origin header: not a browser");
+        assert!(origin_allowed(&allowed, Some("https://app.example.com")));
+        assert!(origin_allowed(&allowed, Some("HTTPS://APP.EXAMPLE.COM/")));
+        assert!(origin_allowed(&allowed, Some("http://web.example.org")));
+        assert!(!origin_allowed(&allowed, Some("http://app.example.com")), "scheme listed, so it must match");
+        assert!(!origin_allowed(&allowed, Some("https://evil.example.com")));
+        assert!(origin_allowed(&[], Some("https://anything.example")), "no list: any origin");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod open;
 pub mod presence;
 pub mod query;
+pub mod rate;
 pub mod reply;
 pub mod token;
 
@@ -21,8 +22,11 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
 
+use self::rate::Class;
 pub use self::reply::Reply;
+use self::token::Login;
 use crate::conversation::{self, ConvOp, DirectReq};
+use crate::error::Code;
 use crate::gateway::outbox::Outbox;
 use crate::im_err;
 use crate::node::Node;
@@ -36,6 +40,11 @@ pub enum SessionMsg {
     Command(Box<GenericCommand>),
     /// `session/close`: answer `closed` and stop.
     Close { i: Option<i32> },
+    /// Ended by the server: push `session/closed {code, reason}` and stop (4111 when another
+    /// device took the tag, 4115 when the app kicked the client).
+    Closed { code: Code, reason: Option<String> },
+    /// Replaced by a new login of the same device: stop without a word.
+    Stop,
 }
 
 /// What a session starts with (checked by [`open::check`]).
@@ -53,6 +62,8 @@ pub struct SessionState {
     pub client: Arc<str>,
     /// Node-unique session id.
     pub id: u64,
+    /// The device tag and device.
+    pub login: Login,
     /// The login, until `opened` has been sent.
     opening: Option<open::Opening>,
 }
@@ -70,7 +81,8 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
         let client = args.open.client.clone();
-        Ok(SessionState { node: args.node, outbox: args.outbox, client, id: args.id, opening: Some(args.open) })
+        let login = args.open.login.clone();
+        Ok(SessionState { node: args.node, outbox: args.outbox, client, id: args.id, login, opening: Some(args.open) })
     }
 
     async fn post_start(
@@ -99,6 +111,17 @@ impl Actor for SessionActor {
                 state.outbox.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
                 myself.stop(None);
             }
+            SessionMsg::Closed { code, reason } => {
+                let closed = SessionCommand {
+                    code: Some(code.number()),
+                    reason: Some(reason.unwrap_or_else(|| code.reason().to_owned())),
+                    ..Default::default()
+                };
+                let push = frame::push(CommandType::Session, Some(OpType::Closed), Some(state.node.now_ms()));
+                state.outbox.push(&GenericCommand { session_message: Some(closed), ..push });
+                myself.stop(None);
+            }
+            SessionMsg::Stop => myself.stop(None),
         }
         Ok(())
     }
@@ -113,6 +136,16 @@ impl Actor for SessionActor {
     }
 }
 
+/// The rate-limit class of a command; `None` for those not counted (receipts).
+fn rate_class(kind: Option<CommandType>) -> Option<Class> {
+    match kind {
+        Some(CommandType::Direct) => Some(Class::Send),
+        Some(CommandType::Logs) => Some(Class::History),
+        Some(CommandType::Ack | CommandType::Read) => None,
+        _ => Some(Class::Other),
+    }
+}
+
 impl SessionState {
     fn reply(&self, i: Option<i32>) -> Reply {
         Reply::new(self.outbox.clone(), i)
@@ -123,7 +156,13 @@ impl SessionState {
         let reply = self.reply(cmd.i);
         let op = cmd.op.and_then(|op| OpType::try_from(op).ok());
         let node = &self.node;
-        match (cmd.cmd.and_then(|c| CommandType::try_from(c).ok()), op) {
+        let kind = cmd.cmd.and_then(|c| CommandType::try_from(c).ok());
+        if let Some(class) = rate_class(kind)
+            && let Err(err) = node.rate.take(&self.client, class, node.now_ms())
+        {
+            return reply.error(&err);
+        }
+        match (kind, op) {
             (Some(CommandType::Conv), Some(OpType::Start)) => {
                 conversation::start::start(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
             }
@@ -139,7 +178,9 @@ impl SessionState {
             (Some(CommandType::Session), Some(OpType::Query)) => {
                 query::online(node, reply, cmd.session_message.unwrap_or_default())
             }
-            (Some(CommandType::Session), Some(OpType::Refresh)) => query::refresh(node, &self.client, reply),
+            (Some(CommandType::Session), Some(OpType::Refresh)) => {
+                query::refresh(node, &self.client, &self.login, reply, cmd.session_message.unwrap_or_default())
+            }
             (Some(known), _) => {
                 let name = op.map_or("-", |op| op.as_str_name());
                 reply.error(&im_err!(UnparseableRawMessage, "unsupported command {}/{name}", known.as_str_name()))

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use ractor::ActorRef;
 
 use super::presence::SessionEntry;
+use super::rate::Class;
+use super::token::Login;
 use super::{SessionMsg, SessionState};
 use crate::conversation::receipt::MAX_UNREAD;
 use crate::error::ImError;
@@ -20,6 +22,7 @@ use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand, UnreadCommand, UnreadTuple};
+use crate::signature::{self, Action, Signed};
 
 /// Most conversations listed in an `unread` summary.
 pub const MAX_UNREAD_CONVERSATIONS: usize = 50;
@@ -34,12 +37,17 @@ pub struct Opening {
     pub token: String,
     /// The client's `lastUnreadNotifTime`.
     pub since: Option<i64>,
+    /// The device tag and device (from the request, or from the token it presented).
+    pub login: Login,
+    /// `r: true`: an automatic re-open, which must not take a device tag from another device.
+    pub reconnect: bool,
 }
 
 /// Checks a `session/open`: the app id, the client id (a missing one makes an anonymous
-/// login), and on a reconnect the session token.
+/// login), the rate limit, and then either the session token of a reconnect or the login
+/// signature (when required).
 pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
-    let session = cmd.session_message.clone().unwrap_or_default();
+    let session = cmd.session_message.as_ref().cloned().unwrap_or_default();
     if let Some(app_id) = cmd.app_id.as_deref().filter(|id| *id != node.config.app.id) {
         return Err(im_err!(AppNotAvailable, "unknown app id {app_id:?}"));
     }
@@ -51,14 +59,28 @@ pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
         None => ids::anonymous_client_id(),
     };
     let now = node.now_ms();
-    if let Some(st) = session.st.as_deref().filter(|_| session.r == Some(true))
-        && !node.tokens.is_valid(st, &client, now)
-    {
-        return Err(im_err!(SessionTokenExpired));
-    }
-    let token = node.tokens.issue(&client, now, node.config.limits.session_token_ttl_secs);
-    Ok(Opening { client: client.into(), i: cmd.i, token, since: session.last_unread_notif_time.filter(|t| *t > 0) })
+    node.rate.take(&client, Class::Other, now)?;
+    let reconnect = session.r == Some(true);
+    let resumed = match session.st.as_deref().filter(|_| reconnect) {
+        Some(st) => Some(node.tokens.check(st, &client, now).ok_or_else(|| im_err!(SessionTokenExpired))?),
+        None => None,
+    };
+    let login = match resumed {
+        Some(login) => login,
+        None => {
+            signature::verify(node, &Action::login(&client), Signed::session(&session), &[])?;
+            let tag = session.tag.filter(|t| !t.is_empty() && t != DEFAULT_TAG).map(Into::into);
+            let device = session.device_id.filter(|d| !d.is_empty()).unwrap_or_else(ids::new_session_token);
+            Login { tag, device: device.into() }
+        }
+    };
+    let token = node.tokens.issue(&client, &login, now, node.config.limits.session_token_ttl_secs);
+    let since = session.last_unread_notif_time.filter(|t| *t > 0);
+    Ok(Opening { client: client.into(), i: cmd.i, token, since, login, reconnect })
 }
+
+/// The tag that means "no single-device rule".
+pub const DEFAULT_TAG: &str = "default";
 
 /// Runs in the new session actor: `opened`, presence, `unread`.
 pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening: Opening) {
@@ -75,7 +97,12 @@ pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening
         ..frame::reply(opening.i, CommandType::Session, Some(OpType::Opened))
     };
     state.outbox.send_raw(frame::encode(&opened));
-    let entry = SessionEntry { id: state.id, outbox: state.outbox.clone(), actor: myself.clone() };
+    let entry = SessionEntry {
+        id: state.id,
+        outbox: state.outbox.clone(),
+        actor: myself.clone(),
+        login: opening.login.clone(),
+    };
     node.presence.register(&opening.client, entry);
 
     let client = opening.client.clone();

@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use ractor::ActorRef;
 
 use super::SessionMsg;
+use super::token::Login;
 use crate::gateway::outbox::Outbox;
 
 const SHARDS: usize = 64;
@@ -21,6 +22,8 @@ pub struct SessionEntry {
     pub id: u64,
     pub outbox: Outbox,
     pub actor: ActorRef<SessionMsg>,
+    /// Its device tag and device.
+    pub login: Login,
 }
 
 /// Online sessions by client id, sharded to keep lock contention low.
@@ -70,6 +73,24 @@ impl Presence {
                 }
             });
         }
+    }
+
+    /// The online sessions of `client` with device tag `tag`.
+    pub fn tagged(&self, client: &str, tag: &str) -> Vec<SessionEntry> {
+        let mut found = Vec::new();
+        self.for_each(client, |s| {
+            if s.login.tag.as_deref() == Some(tag) {
+                found.push(s.clone());
+            }
+        });
+        found
+    }
+
+    /// Every online session of `client`.
+    pub fn sessions(&self, client: &str) -> Vec<SessionEntry> {
+        let mut found = Vec::new();
+        self.for_each(client, |s| found.push(s.clone()));
+        found
     }
 
     pub fn is_online(&self, client: &str) -> bool {

@@ -2,6 +2,7 @@
 //! WebSocket client.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -12,6 +13,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use xinshi::clock::{Clock, SystemClock};
 use xinshi::config::Config;
 use xinshi::protocol::frame;
 use xinshi::protocol::*;
@@ -35,6 +37,11 @@ impl TestServer {
     }
 
     pub fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_with_clock(adjust, Arc::new(SystemClock))
+    }
+
+    /// A server whose time is `clock` (a [`ManualClock`] for expiry tests).
+    pub fn start_with_clock(adjust: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".into();
@@ -43,7 +50,7 @@ impl TestServer {
         config.app.id = APP_ID.into();
         config.storage.data_dir = dir.path().join("data");
         adjust(&mut config);
-        let server = Server::start(config.clone()).expect("server starts");
+        let server = Server::start_with_clock(config.clone(), clock).expect("server starts");
         TestServer { server: Some(server), _dir: dir, config }
     }
 
@@ -53,6 +60,10 @@ impl TestServer {
 
     pub fn http_url(&self) -> String {
         self.server.as_ref().unwrap().http_url()
+    }
+
+    pub fn node(&self) -> &Arc<xinshi::node::Node> {
+        self.server.as_ref().unwrap().node()
     }
 
     /// Stops the server (gracefully) and starts it again on the same data directory.
@@ -68,6 +79,14 @@ impl TestServer {
             server.stop().await.unwrap();
         }
     }
+}
+
+/// For tests that send more than a client may per minute (tests/integration/limits.rs
+/// covers the limits themselves).
+pub fn no_rate_limits(config: &mut Config) {
+    config.limits.send_per_minute = 0;
+    config.limits.history_per_minute = 0;
+    config.limits.ops_per_minute = 0;
 }
 
 /// One WebSocket speaking the LeanCloud protocol.
@@ -92,15 +111,47 @@ impl Client {
     }
 
     pub async fn connect_with(url: &str, subprotocol: Option<&str>) -> Result<Client, tungstenite::Error> {
+        Client::connect_with_headers(url, subprotocol, &[]).await
+    }
+
+    /// Connects with extra request headers (`Origin`, …).
+    pub async fn connect_with_headers(
+        url: &str,
+        subprotocol: Option<&str>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Client, tungstenite::Error> {
         let mut request = url.into_client_request()?;
         if let Some(protocol) = subprotocol {
             request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).unwrap());
+        }
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, HeaderValue::from_str(value).unwrap());
         }
         let (ws, response) = tokio_tungstenite::connect_async(request).await?;
         let echoed = response.headers().get("Sec-WebSocket-Protocol").map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(echoed.as_deref(), subprotocol, "the server names the subprotocol it chose (only if offered)");
         let base64 = echoed.is_some_and(|p| p.contains("base64")) || url.contains("proto2base64");
         Ok(Client { ws, next_i: 0, base64, inbox: VecDeque::new() })
+    }
+
+    /// Connects with a 4 KiB receive buffer (for a client that stops reading).
+    pub async fn connect_small_buffer(server: &TestServer) -> Client {
+        let addr = server.ws_url().trim_start_matches("ws://").trim_end_matches('/').parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let mut request = server.ws_url().into_client_request().unwrap();
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("lc.protobuf2.3"));
+        let (ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.unwrap();
+        Client { ws, next_i: 0, base64: false, inbox: VecDeque::new() }
+    }
+
+    /// Sends a request with the next `i` without waiting for the reply; returns the `i`.
+    pub async fn send_request(&mut self, mut cmd: GenericCommand) -> i32 {
+        self.next_i += 1;
+        cmd.i = Some(self.next_i);
+        self.send(&cmd).await;
+        self.next_i
     }
 
     /// Connects and logs `client_id` in; returns the socket with the `unread` push consumed.
@@ -210,6 +261,46 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// Waits until `done()` holds, polling; fails after [`WAIT`].
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 request; returns the status and the JSON body.
+pub async fn http(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = server.http_url().trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&host).await.unwrap();
+    let mut head: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    if !body.is_empty() {
+        head += &format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    }
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n{head}Connection: close\r\n\r\n{body}");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap();
+    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+}
+
+/// Headers of a master-key REST call.
+pub fn master_headers(server: &TestServer) -> Vec<(&'static str, String)> {
+    vec![("X-LC-Id", APP_ID.to_string()), ("X-LC-Key", format!("{},master", server.config.app.master_key))]
 }
 
 // Command builders.

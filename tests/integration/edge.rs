@@ -1,27 +1,14 @@
 //! HTTP: server discovery and errors.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use crate::client::*;
 use xinshi::protocol::{CommandType, OpType};
 
-/// A minimal HTTP/1.1 GET; returns the status and the JSON body.
 async fn get(server: &TestServer, path: &str) -> (u16, serde_json::Value) {
-    get_with(server, path, &[]).await
+    http(server, "GET", path, &[], None).await
 }
 
 async fn get_with(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
-    let host = server.http_url().trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
-    let headers: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap();
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    http(server, "GET", path, headers, None).await
 }
 
 #[tokio::test]

@@ -63,7 +63,7 @@ async fn latest_page_comes_oldest_first_and_pages_backwards() {
 
 #[tokio::test]
 async fn limits_directions_and_end_points() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(no_rate_limits);
     let (mut alice, cid, sent) = conversation_with(&server, 120).await;
     assert_eq!(ids(&alice.request(logs(&cid, |q| q.l = Some(500))).await).len(), 100, "at most 100");
     assert_eq!(ids(&alice.request(logs(&cid, |q| q.limit = Some(7))).await), expected(&sent, 113..120));

@@ -79,7 +79,7 @@ async fn last_unread_notif_time_limits_the_summary_to_changes() {
 
 #[tokio::test]
 async fn the_summary_lists_at_most_50_conversations_newest_first() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(no_rate_limits);
     let mut alice = Client::login(&server, "alice").await;
     let mut cids = Vec::new();
     for _ in 0..55 {

@@ -1,0 +1,65 @@
+//! Forced offline (F-KICK, spec/leancloud-im.md §3.9), a master-key call:
+//!
+//! - `POST /1.2/rtm/clients/{client_id}/kick` with `{"reason": "…"}`
+//! - `POST /1.1/rtm/client/kick` with `{"client_id": "…", "reason": "…"}` (legacy)
+//!
+//! Every online session of the client gets `session/closed {code: 4115, reason}` and ends;
+//! its session tokens are revoked and login signatures made until now stop working, so an
+//! app that stops signing for a user and then kicks it keeps it out. Answers `{}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::rest::{Key, credential, unauthorized};
+use super::{AppState, json_error};
+use crate::error::Code;
+use crate::node::Node;
+use crate::session::SessionMsg;
+
+/// Longest reason passed on (LeanCloud allowed 20 characters).
+const MAX_REASON_CHARS: usize = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct KickBody {
+    client_id: Option<String>,
+    reason: Option<String>,
+}
+
+/// `POST /1.2/rtm/clients/{client_id}/kick`.
+pub async fn kick(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<KickBody>>,
+) -> HttpResponse {
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    answer(&req, &state.node, Some(path.into_inner()), body.reason)
+}
+
+/// `POST /1.1/rtm/client/kick`.
+pub async fn kick_legacy(req: HttpRequest, state: web::Data<AppState>, body: web::Json<KickBody>) -> HttpResponse {
+    let body = body.into_inner();
+    answer(&req, &state.node, body.client_id, body.reason)
+}
+
+fn answer(req: &HttpRequest, node: &Node, client: Option<String>, reason: Option<String>) -> HttpResponse {
+    if credential(req, &node.config.app) != Some(Key::Master) {
+        return unauthorized();
+    }
+    let Some(client) = client.filter(|c| !c.is_empty()) else {
+        return json_error(StatusCode::BAD_REQUEST, 1, "client_id is required");
+    };
+    let reason = reason.map(|r| r.chars().take(MAX_REASON_CHARS).collect::<String>());
+    kick_client(node, &client, reason);
+    HttpResponse::Ok().json(json!({}))
+}
+
+/// Ends every session of `client` with 4115 and revokes its credentials.
+pub fn kick_client(node: &Node, client: &str, reason: Option<String>) {
+    node.tokens.revoke(client, node.now_ms());
+    for session in node.presence.sessions(client) {
+        let _ = session.actor.cast(SessionMsg::Closed { code: Code::KickedByApp, reason: reason.clone() });
+    }
+}
