@@ -46,6 +46,9 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
     let data_dir = config.storage.data_dir.clone();
     let server = Server::start(config)?;
     println!("xinshi is listening on {} (data in {})", server.addr(), data_dir.display());
+    if let Some(tls) = server.tls_addr() {
+        println!("xinshi is listening with TLS on {tls}");
+    }
     println!("Point the JS SDK at it with:");
     println!(
         "  new Realtime({{ appId: '{app_id}', appKey: '<app key>', server: '{}', RTMServers: '{}' }})",

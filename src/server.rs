@@ -17,13 +17,13 @@ use actix_web::{App, HttpServer, web};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::gateway::{self, AppState, PublicUrl};
+use crate::gateway::{self, AppState, PublicUrl, tls};
 use crate::node::Node;
 
 /// A running server.
 pub struct Server {
     node: Arc<Node>,
-    addr: SocketAddr,
+    bound: Bound,
     public: PublicUrl,
     handle: ServerHandle,
     thread: JoinHandle<io::Result<()>>,
@@ -62,7 +62,7 @@ impl Server {
             served
         })?;
         match ready_rx.recv() {
-            Ok(Ok((node, addr, public, handle))) => Ok(Server { node, addr, public, handle, thread }),
+            Ok(Ok((node, bound, public, handle))) => Ok(Server { node, bound, public, handle, thread }),
             Ok(Err(err)) => {
                 let _ = thread.join();
                 Err(err)
@@ -76,17 +76,22 @@ impl Server {
         &self.node
     }
 
-    /// The address the server listens on.
+    /// The address the server listens on: the plain listener's, or else the TLS one's.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.bound.plain.or(self.bound.tls).expect("at least one listener")
     }
 
-    /// The base URL for the SDKs' `server` option (`http://host:port`).
+    /// The address of the TLS listener, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.bound.tls
+    }
+
+    /// The base URL for the SDKs' `server` option (`http://host:port` or `https://…`).
     pub fn http_url(&self) -> String {
         self.public.http_url()
     }
 
-    /// The WebSocket URL for the SDKs' `RTMServers` option (`ws://host:port/`).
+    /// The WebSocket URL for the SDKs' `RTMServers` option (`ws://host:port/` or `wss://…`).
     pub fn ws_url(&self) -> String {
         self.public.ws_url()
     }
@@ -109,32 +114,63 @@ impl Server {
     }
 }
 
-type Ready = io::Result<(Arc<Node>, SocketAddr, PublicUrl, ServerHandle)>;
+type Ready = io::Result<(Arc<Node>, Bound, PublicUrl, ServerHandle)>;
+
+/// The addresses actually bound.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    plain: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+}
+
+fn bind(addr: &str) -> io::Result<Option<(TcpListener, SocketAddr)>> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    let listener =
+        TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener.local_addr()?;
+    Ok(Some((listener, bound)))
+}
 
 async fn serve(config: Config, node: Arc<Node>, ready: std::sync::mpsc::SyncSender<Ready>) -> io::Result<()> {
-    let bound = TcpListener::bind(&config.server.listen).and_then(|listener| {
-        let addr = listener.local_addr()?;
-        Ok((listener, addr))
-    });
-    let (listener, addr) = match bound {
-        Ok(bound) => bound,
+    let listeners = (|| {
+        let tls_config = match config.server.tls_listen.is_empty() {
+            true => None,
+            false => Some(tls::server_config(&config.server.tls_cert, &config.server.tls_key)?),
+        };
+        Ok::<_, io::Error>((bind(&config.server.listen)?, bind(&config.server.tls_listen)?, tls_config))
+    })();
+    let (plain, tls, tls_config) = match listeners {
+        Ok(listeners) => listeners,
         Err(err) => {
-            let _ = ready
-                .send(Err(io::Error::new(err.kind(), format!("cannot listen on {}: {err}", config.server.listen))));
+            let _ = ready.send(Err(err));
             return Ok(());
         }
     };
-    let public = PublicUrl::new(&config.server.public_url, addr);
-    let state = web::Data::new(AppState { node: node.clone(), public: public.clone() });
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(gateway::configure))
+    let bound = Bound { plain: plain.as_ref().map(|p| p.1), tls: tls.as_ref().map(|t| t.1) };
+    let configured = &config.server.public_url;
+    let public = match (bound.plain, bound.tls) {
+        (Some(plain), _) => PublicUrl::new(configured, plain, false),
+        (None, Some(tls)) => PublicUrl::new(configured, tls, true),
+        (None, None) => unreachable!("the configuration names at least one listener"),
+    };
+    let tls_public = bound.tls.filter(|_| configured.trim().is_empty()).map(|tls| PublicUrl::new("", tls, true));
+    let state = web::Data::new(AppState { node: node.clone(), public: public.clone(), tls_public });
+    let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(gateway::configure))
         .workers(threads(config.server.workers))
         // Small frames (acks, pushes) must leave at once: without TCP_NODELAY, Nagle's
         // algorithm and the peer's delayed ACK held each round trip ~10 ms (measured).
         .tcp_nodelay(true)
         .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)?
-        .run();
-    let _ = ready.send(Ok((node, addr, public, server.handle())));
+        .shutdown_timeout(5);
+    if let Some((listener, _)) = plain {
+        server = server.listen(listener)?;
+    }
+    if let (Some((listener, _)), Some(tls_config)) = (tls, tls_config) {
+        server = server.listen_rustls_0_23(listener, tls_config)?;
+    }
+    let server = server.run();
+    let _ = ready.send(Ok((node, bound, public, server.handle())));
     server.await
 }

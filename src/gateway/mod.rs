@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod rest;
 pub mod route;
 pub mod socket;
+pub mod tls;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -37,8 +38,9 @@ pub struct PublicUrl {
 }
 
 impl PublicUrl {
-    /// From the configured `public_url`, or else the address actually bound.
-    pub fn new(configured: &str, bound: SocketAddr) -> PublicUrl {
+    /// From the configured `public_url`, or else the address actually bound (`secure` when
+    /// that is the TLS listener).
+    pub fn new(configured: &str, bound: SocketAddr, secure: bool) -> PublicUrl {
         let configured = configured.trim().trim_end_matches('/');
         if let Some(host) = configured.strip_prefix("https://") {
             return PublicUrl { secure: true, host: host.to_owned() };
@@ -49,7 +51,7 @@ impl PublicUrl {
         if !configured.is_empty() {
             return PublicUrl { secure: false, host: configured.to_owned() };
         }
-        PublicUrl { secure: false, host: bound.to_string() }
+        PublicUrl { secure, host: bound.to_string() }
     }
 
     /// `http://host` or `https://host`: the SDKs' `server` option.
@@ -66,7 +68,22 @@ impl PublicUrl {
 /// What every HTTP handler gets.
 pub struct AppState {
     pub node: Arc<Node>,
+    /// How clients reach this server: `server.public_url`, or else the plain listener, or
+    /// else the TLS one.
     pub public: PublicUrl,
+    /// With both listeners and no `public_url`: the TLS listener's address, for answers to
+    /// requests that came in over TLS.
+    pub tls_public: Option<PublicUrl>,
+}
+
+impl AppState {
+    /// The address to hand out to whoever sent `req`.
+    pub fn public_for(&self, req: &HttpRequest) -> &PublicUrl {
+        match &self.tls_public {
+            Some(tls) if req.connection_info().scheme() == "https" => tls,
+            _ => &self.public,
+        }
+    }
 }
 
 /// Registers the routes.
@@ -86,11 +103,12 @@ async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) 
     if upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
         return ws::upgrade(req, body, state.into_inner()).await;
     }
+    let public = state.public_for(&req);
     HttpResponse::Ok().json(json!({
         "name": "xinshi",
         "version": env!("CARGO_PKG_VERSION"),
-        "server": state.public.http_url(),
-        "RTMServers": [state.public.ws_url()],
+        "server": public.http_url(),
+        "RTMServers": [public.ws_url()],
     }))
 }
 

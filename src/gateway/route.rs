@@ -1,7 +1,7 @@
 //! Server discovery: the RTM router (`GET /v1/route`) and the app router (`GET /2/route`),
 //! answered with this server's own addresses (spec/wire-protocol.md §3).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,20 +18,20 @@ pub struct RouteQuery {
 
 /// `GET /v1/route?appId=…&secure=…` → `{server, secondary, ttl}`. `secondary` is the same
 /// server: the SDKs try it after a failure, and JS tries it first after each reconnect.
-pub async fn rtm_route(state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
+pub async fn rtm_route(req: HttpRequest, state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
     if let Some(err) = check_app(&state, query.app_id.as_deref()) {
         return err;
     }
-    let server = state.public.ws_url();
+    let server = state.public_for(&req).ws_url();
     HttpResponse::Ok().json(json!({ "server": server, "secondary": server, "ttl": ROUTE_TTL_SECS }))
 }
 
 /// `GET /2/route?appId=…` → host names (no scheme) of every service, all of them this one.
-pub async fn app_route(state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
+pub async fn app_route(req: HttpRequest, state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
     if let Some(err) = check_app(&state, query.app_id.as_deref()) {
         return err;
     }
-    let host = state.public.host.clone();
+    let host = state.public_for(&req).host.clone();
     HttpResponse::Ok().json(json!({
         "api_server": host,
         "engine_server": host,

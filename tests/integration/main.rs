@@ -13,4 +13,5 @@ mod restart;
 mod sessions;
 mod signatures;
 mod tags;
+mod tls;
 mod unread;
