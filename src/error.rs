@@ -45,9 +45,11 @@ codes! {
     ConversationSignatureFailed = 4302, "CONVERSATION_SIGNATURE_FAILED";
     ConversationNotFound = 4303, "CONVERSATION_NOT_FOUND";
     ConversationFull = 4304, "CONVERSATION_FULL";
+    ConversationUpdateRejected = 4309, "CONVERSATION_UPDATE_REJECTED";
     ConversationQueryFailed = 4310, "CONVERSATION_QUERY_FAILED";
     ConversationLogFailed = 4311, "CONVERSATION_LOG_FAILED";
     ConversationLogRejected = 4312, "CONVERSATION_LOG_REJECTED";
+    ConversationNeedOwner = 4324, "CONVERSATION_NEED_OWNER";
     InvalidMessagingTarget = 4401, "INVALID_MESSAGING_TARGET";
     BlacklistSignatureFailed = 4546, "BLACKLIST_SIGNATURE_FAILED";
 }

@@ -8,13 +8,16 @@
 //! nothing to do.
 //!
 //! Files: [`direct`] (send → sequence → durable commit → ack → fan-out), [`receipt`]
-//! (receive-acks and `read`), [`start`] (`conv/start`), [`query`] (`conv/query`),
+//! (receive-acks and `read`), [`members`] (`conv/add`, `conv/remove`), [`event`] (kept and
+//! pushed membership events), [`start`] (`conv/start`), [`query`] (`conv/query`),
 //! [`logs`] (history), [`doc`] (the JSON shape of a conversation).
 
 pub mod direct;
 pub mod directory;
 pub mod doc;
+pub mod event;
 pub mod logs;
+pub mod members;
 pub mod query;
 pub mod receipt;
 pub mod start;
@@ -28,6 +31,7 @@ use ractor_cluster_derive::RactorMessage;
 
 pub use self::direct::DirectReq;
 pub use self::directory::Directory;
+pub use self::members::MembersReq;
 use self::state::ConvState;
 use crate::node::Node;
 use crate::store::StoreError;
@@ -41,6 +45,8 @@ pub enum ConvOp {
     Ack { from: Arc<str>, mid: Option<String>, tots: Option<i64> },
     /// A client has read up to message `mid` / time `ts` (or everything, if neither).
     Read { from: Arc<str>, session: u64, mid: Option<String>, ts: Option<i64> },
+    /// `conv/add` or `conv/remove`.
+    Members(Box<MembersReq>),
 }
 
 /// Messages of the conversation actor.
@@ -104,6 +110,7 @@ impl Actor for ConversationActor {
                         }
                     }
                     ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
+                    ConvOp::Members(req) => state.change_members(*req),
                 }
             }
             ConvMsg::Committed { seq, result } => {

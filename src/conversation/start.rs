@@ -11,23 +11,18 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::doc::RESERVED;
+use super::event::{Event, notify};
 use crate::clock::iso8601;
 use crate::error::ImError;
 use crate::ids;
 use crate::im_err;
 use crate::node::Node;
-use crate::protocol::frame::{self, push};
+use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
 use crate::session::Reply;
 use crate::signature::{self, Action, Signed};
 use crate::store::conv::{NewConv, Started};
-use crate::store::notif::notification_write;
-
-/// `notificationType` of a notification the SDKs may replay over REST after a reconnect.
-const NOTIFICATION_PERMANENT: i32 = 1;
 
 pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     let new = match check(node, client, &conv) {
@@ -109,38 +104,9 @@ fn started_reply(started: &Started) -> GenericCommand {
     }
 }
 
-/// `conv/joined {cid, initBy}` for the initial members other than the creator: kept for
-/// the REST replay, and pushed to their online sessions once kept.
+/// `conv/joined {cid, initBy}` for the initial members other than the creator.
 fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
-    let now = node.now_ms();
-    let joined = GenericCommand {
-        conv_message: Some(ConvCommand {
-            cid: Some(started.cid.clone()),
-            init_by: Some(creator.to_owned()),
-            ..Default::default()
-        }),
-        notification_type: Some(NOTIFICATION_PERMANENT),
-        ..push(CommandType::Conv, Some(OpType::Joined), Some(now))
-    };
-    let kept = json!({
-        "cmd": "conv",
-        "op": "joined",
-        "cid": started.cid,
-        "initBy": creator,
-        "serverTs": now,
-        "notificationType": NOTIFICATION_PERMANENT,
-    })
-    .to_string();
     let others: Vec<String> = started.record.members.iter().filter(|m| *m != creator).cloned().collect();
-    let writes = others.iter().map(|m| notification_write(m, now, kept.clone())).collect();
-    let bytes = frame::encode(&joined);
-    let online = node.clone();
-    node.store.pipeline.submit(
-        writes,
-        Box::new(move |result| {
-            if result.is_ok() {
-                online.presence.deliver(others.iter().map(String::as_str), None, &bytes);
-            }
-        }),
-    );
+    let event = Event { op: OpType::Joined, cid: &started.cid, init_by: creator, m: &[] };
+    notify(node, event, others);
 }

@@ -53,6 +53,8 @@ pub struct ConvState {
     pub exists: bool,
     /// Members, sorted.
     pub members: Vec<Arc<str>>,
+    /// The creator (`c`), who may not leave.
+    pub creator: Option<Arc<str>>,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -86,6 +88,7 @@ impl ConvState {
             loaded: false,
             exists: false,
             members: Vec::new(),
+            creator: None,
             next_seq: 1,
             committed_seq: 0,
             last_ts: 0,
@@ -108,6 +111,7 @@ impl ConvState {
             self.exists = true;
             self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
             self.members.sort();
+            self.creator = Some(record.creator.as_str().into());
         }
         let newest = store.messages(&self.cid).scan(1, u64::MAX, true, RECENT)?;
         if let Some((seq, msg)) = newest.first() {
@@ -196,8 +200,10 @@ impl ConvState {
     /// Answers an operation that could not run because the store failed.
     pub fn fail(&mut self, op: ConvOp, err: StoreError) {
         self.loaded = false;
-        if let ConvOp::Direct(req) = op {
-            req.reply.error(&ImError::from(err));
+        match op {
+            ConvOp::Direct(req) => req.reply.error(&ImError::from(err)),
+            ConvOp::Members(req) => req.reply.error(&ImError::from(err)),
+            ConvOp::Ack { .. } | ConvOp::Read { .. } => {}
         }
     }
 }

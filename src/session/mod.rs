@@ -25,7 +25,7 @@ use ractor_cluster_derive::RactorMessage;
 use self::rate::Class;
 pub use self::reply::Reply;
 use self::token::Login;
-use crate::conversation::{self, ConvOp, DirectReq};
+use crate::conversation::{self, ConvOp, DirectReq, MembersReq};
 use crate::error::Code;
 use crate::gateway::outbox::Outbox;
 use crate::im_err;
@@ -169,6 +169,9 @@ impl SessionState {
             (Some(CommandType::Conv), Some(OpType::Query)) => {
                 conversation::query::query(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
             }
+            (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
+                self.members(reply, op == OpType::Add, cmd.conv_message.unwrap_or_default())
+            }
             (Some(CommandType::Logs), _) => {
                 conversation::logs::logs(node, &self.client, reply, cmd.logs_message.unwrap_or_default()).await
             }
@@ -187,6 +190,15 @@ impl SessionState {
             }
             (None, _) => reply.error(&im_err!(UnparseableRawMessage, "unknown command {:?}", cmd.cmd)),
         }
+    }
+
+    /// `conv/add` / `conv/remove`: handled by the conversation's actor.
+    fn members(&self, reply: Reply, add: bool, conv: crate::protocol::ConvCommand) {
+        let Some(cid) = conv.cid.clone().filter(|cid| !cid.is_empty()) else {
+            return reply.error(&im_err!(ConversationNotFound, "no conversation id (cid)"));
+        };
+        let req = MembersReq { from: self.client.clone(), reply, add, conv };
+        self.node.to_conversation(&cid, ConvOp::Members(Box::new(req)));
     }
 
     fn direct(&self, reply: Reply, cmd: GenericCommand) {

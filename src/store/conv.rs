@@ -67,6 +67,39 @@ impl Store {
         })
     }
 
+    /// Adds `add` to and removes `remove` from the members of `cid` (both already checked by
+    /// the conversation's actor, the only writer of its membership), with their membership
+    /// rows, in one transaction. Returns the new record, or `None` if there is no such
+    /// conversation.
+    pub fn change_members(
+        &self,
+        cid: &str,
+        add: &[String],
+        remove: &[String],
+        now_ms: i64,
+    ) -> Result<Option<ConvRecord>, StoreError> {
+        kv::run(self.engine(), |tx| {
+            let Some(mut record) = read_conversation(tx, cid)? else {
+                return Ok(None);
+            };
+            record.members.retain(|m| !remove.contains(m));
+            for member in add {
+                if let Err(at) = record.members.binary_search(member) {
+                    record.members.insert(at, member.clone());
+                }
+            }
+            record.updated_ms = now_ms;
+            tx.set(&keys::conv(cid), &encode(&record));
+            for member in add {
+                tx.set(&keys::client_conv(member, cid), b"");
+            }
+            for member in remove {
+                tx.clear(&keys::client_conv(member, cid));
+            }
+            Ok(Some(record))
+        })
+    }
+
     /// The conversation `cid`, if it exists.
     pub fn conversation(&self, cid: &str) -> Result<Option<ConvRecord>, StoreError> {
         read_conversation(self.engine().snapshot().as_ref(), cid)
@@ -136,6 +169,19 @@ mod tests {
         assert!(store.conversations_of("carol").unwrap().is_empty());
         assert_eq!(store.all_conversations().unwrap().len(), 2);
         assert_eq!(store.conversation("000000000000000000000000").unwrap(), None);
+    }
+
+    #[test]
+    fn members_come_and_go_with_their_index_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_embedded(dir.path(), 16).unwrap();
+        let cid = store.start_conversation(&new_conv(&["alice", "bob"], false)).unwrap().cid;
+        let record = store.change_members(&cid, &["carol".into(), "bob".into()], &["alice".into()], 7).unwrap();
+        assert_eq!(record.unwrap().members, vec!["bob", "carol"]);
+        assert_eq!(store.conversation(&cid).unwrap().unwrap().updated_ms, 7);
+        assert_eq!(store.conversations_of("carol").unwrap(), vec![cid.clone()]);
+        assert!(store.conversations_of("alice").unwrap().is_empty());
+        assert_eq!(store.change_members("000000000000000000000000", &[], &[], 7).unwrap(), None);
     }
 
     #[test]

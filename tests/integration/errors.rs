@@ -28,10 +28,10 @@ async fn unknown_and_unsupported_commands_are_answered() {
     let unknown = GenericCommand { cmd: Some(77), op: Some(99), ..Default::default() };
     let reply = alice.request(unknown).await;
     assert_eq!(error_code(&reply), 4114);
-    let add = frame::command(CommandType::Conv, Some(OpType::Add));
-    let reply = alice.request(add).await;
+    let update = frame::command(CommandType::Conv, Some(OpType::Update));
+    let reply = alice.request(update).await;
     assert_eq!(error_code(&reply), 4114);
-    assert!(reply.error_message.unwrap().detail.unwrap().contains("conv/add"));
+    assert!(reply.error_message.unwrap().detail.unwrap().contains("conv/update"));
     let echo = alice.request(frame::command(CommandType::Echo, None)).await;
     assert_eq!(echo.cmd, Some(CommandType::Echo as i32));
     server.stop().await;

@@ -8,6 +8,7 @@ mod edge;
 mod errors;
 mod history;
 mod limits;
+mod members;
 mod messages;
 mod restart;
 mod sessions;

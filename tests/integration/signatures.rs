@@ -199,3 +199,54 @@ async fn a_kick_voids_earlier_signatures() {
     assert_eq!(client.request(after).await.op, Some(OpType::Opened as i32), "signed after the kick");
     server.stop().await;
 }
+
+fn signed_members(server: &TestServer, op: OpType, from: &str, cid: &str, m: &[&str], how: Sig) -> GenericCommand {
+    let mut sorted = m.to_vec();
+    sorted.sort();
+    let joined = sorted.join(":");
+    let action = if op == OpType::Add { "invite" } else { "kick" };
+    let (s, t, n) = signature(server, how, |t, n| format!("{APP_ID}:{from}:{cid}:{joined}:{t}:{n}:{action}"));
+    let mut cmd = crate::members::members_cmd(op, cid, m);
+    let conv = cmd.conv_message.as_mut().unwrap();
+    (conv.s, conv.t, conv.n) = (s, t, n);
+    cmd
+}
+
+#[tokio::test]
+async fn add_and_remove_need_valid_signatures_when_switched_on() {
+    let (server, _clock) = signed_server(|c| c.security.conversation_signature = true);
+    let mut alice = Client::login(&server, "alice").await;
+    let mut dave = Client::login(&server, "dave").await;
+    let start = signed_start(&server, "alice", &["alice", "bob"], &["alice", "bob"], Sig::Valid);
+    let cid = started_cid(&alice.request(start).await);
+    for (op, done) in [(OpType::Add, OpType::Added), (OpType::Remove, OpType::Removed)] {
+        for how in FAILING {
+            let reply = alice.request(signed_members(&server, op, "alice", &cid, &["carol", "erin"], how)).await;
+            assert_eq!(error_code(&reply), 4302, "{op:?} {how:?}");
+        }
+        // Signed as the other action.
+        let other = if op == OpType::Add { OpType::Remove } else { OpType::Add };
+        let mut cmd = signed_members(&server, other, "alice", &cid, &["carol", "erin"], Sig::Valid);
+        cmd.op = Some(op as i32);
+        assert_eq!(error_code(&alice.request(cmd).await), 4302, "{op:?} signed as {other:?}");
+        for how in [Sig::Valid, Sig::ValidSeconds] {
+            let reply = alice.request(signed_members(&server, op, "alice", &cid, &["erin", "carol"], how)).await;
+            assert_eq!(reply.op, Some(done as i32), "{op:?} {how:?}: {reply:?}");
+        }
+    }
+    // Joining and quitting sign the client itself; quitting may come unsigned.
+    for (op, done) in [(OpType::Add, OpType::Added), (OpType::Remove, OpType::Removed)] {
+        let reply = dave.request(signed_members(&server, op, "dave", &cid, &["dave"], Sig::Forged)).await;
+        assert_eq!(error_code(&reply), 4302);
+        let reply = dave.request(signed_members(&server, op, "dave", &cid, &["dave"], Sig::Valid)).await;
+        assert_eq!(reply.op, Some(done as i32));
+    }
+    assert_eq!(
+        error_code(&dave.request(signed_members(&server, OpType::Add, "dave", &cid, &["dave"], Sig::Missing)).await),
+        4302
+    );
+    dave.request(signed_members(&server, OpType::Add, "dave", &cid, &["dave"], Sig::Valid)).await;
+    let quit = dave.request(signed_members(&server, OpType::Remove, "dave", &cid, &["dave"], Sig::Missing)).await;
+    assert_eq!(quit.op, Some(OpType::Removed as i32), "{quit:?}");
+    server.stop().await;
+}

@@ -1,0 +1,153 @@
+//! `conv/add` and `conv/remove` (F-CONV-JOIN, -QUIT, -ADD, -REMOVE, spec/leancloud-im.md §4.4):
+//! joining is adding oneself, quitting is removing oneself; inviting and kicking name others.
+//!
+//! In the conversation's actor, so membership changes are ordered with its messages:
+//!
+//! 1. The conversation must exist (4303), and the signature must hold when conversation
+//!    signatures are on (4302; action `invite` for add, `kick` for remove). Quitting needs
+//!    none, but a signature that comes with it is checked (spec/leancloud-im.md §14 G5).
+//! 2. Only a member may invite, kick or quit (4309); anyone may join.
+//! 3. Each target is judged alone — an invalid id (4103), a full conversation (4304), the
+//!    creator leaving (4324) — and the reply lists `allowedPids` and the `failedPids` grouped
+//!    by code. Adding a member or removing a non-member is allowed and changes nothing.
+//! 4. The change is committed, then answered (`added` / `removed`), then announced: added
+//!    members get `joined` (except someone joining), removed ones `left` (a quitter too, with
+//!    `initBy` itself), and the members after the change `members_joined` / `members_left`
+//!    (spec/leancloud-im.md §14 G10, G11).
+
+use std::sync::Arc;
+
+use super::event::{Event, notify};
+use super::state::ConvState;
+use crate::error::{Code, ImError};
+use crate::ids;
+use crate::im_err;
+use crate::protocol::frame;
+use crate::protocol::{CommandType, ConvCommand, ErrorCommand, OpType};
+use crate::session::Reply;
+use crate::signature::{self, Action, Signed};
+
+/// A `conv/add` or `conv/remove`, as the session actor hands it over.
+#[derive(Debug)]
+pub struct MembersReq {
+    pub from: Arc<str>,
+    pub reply: Reply,
+    /// `conv/add` (else `conv/remove`).
+    pub add: bool,
+    pub conv: ConvCommand,
+}
+
+/// The outcome per target.
+#[derive(Default)]
+struct Verdicts {
+    allowed: Vec<String>,
+    failed: Vec<(Code, Vec<String>)>,
+    /// Allowed targets whose membership actually changes.
+    changed: Vec<String>,
+}
+
+impl Verdicts {
+    fn fail(&mut self, code: Code, target: String) {
+        match self.failed.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, pids)) => pids.push(target),
+            None => self.failed.push((code, vec![target])),
+        }
+    }
+}
+
+impl ConvState {
+    pub fn change_members(&mut self, req: MembersReq) {
+        let MembersReq { from, reply, add, conv } = req;
+        match self.judge(&from, add, &conv) {
+            Ok(verdicts) => self.apply(&from, add, &reply, verdicts),
+            Err(err) => reply.error(&err),
+        }
+    }
+
+    fn judge(&self, from: &str, add: bool, conv: &ConvCommand) -> Result<Verdicts, ImError> {
+        if !self.exists {
+            return Err(im_err!(ConversationNotFound, "no conversation {}", self.cid));
+        }
+        let targets: Vec<String> = conv.m.iter().filter(|m| !m.is_empty()).cloned().collect();
+        if targets.is_empty() {
+            return Err(im_err!(ConversationApiFailed, "m names nobody"));
+        }
+        let joining = add && targets.iter().all(|t| t == from);
+        let quitting = !add && targets.iter().all(|t| t == from);
+        // Quitting needs no signature, but one that is sent must hold (§14 G5).
+        let signed = Signed::conv(conv);
+        if !(quitting && signed.signature.is_none()) {
+            let action = Action::members(from, &self.cid, &targets, if add { "invite" } else { "kick" });
+            signature::verify(&self.node, &action, signed, &[])?;
+        }
+        if !joining && !self.is_member(from) {
+            return Err(im_err!(ConversationUpdateRejected, "not a member of conversation {}", self.cid));
+        }
+        let max = self.node.config.limits.max_members;
+        let mut verdicts = Verdicts::default();
+        let mut seen = Vec::new();
+        for target in targets {
+            if seen.contains(&target) {
+                continue;
+            }
+            seen.push(target.clone());
+            let member = self.is_member(&target);
+            if ids::validate_client_id(&target).is_err() {
+                verdicts.fail(Code::InvalidLogin, target);
+            } else if add && !member && self.members.len() + verdicts.changed.len() >= max {
+                verdicts.fail(Code::ConversationFull, target);
+            } else if !add && self.creator.as_deref() == Some(target.as_str()) {
+                verdicts.fail(Code::ConversationNeedOwner, target);
+            } else {
+                if member != add {
+                    verdicts.changed.push(target.clone());
+                }
+                verdicts.allowed.push(target);
+            }
+        }
+        Ok(verdicts)
+    }
+
+    fn apply(&mut self, from: &str, add: bool, reply: &Reply, verdicts: Verdicts) {
+        let changed = verdicts.changed;
+        if !changed.is_empty() {
+            let (added, removed) = if add { (&changed[..], &[][..]) } else { (&[][..], &changed[..]) };
+            let record = match self.node.store.change_members(&self.cid, added, removed, self.node.now_ms()) {
+                Ok(Some(record)) => record,
+                Ok(None) => return reply.error(&im_err!(ConversationNotFound)),
+                Err(err) => return reply.error(&ImError::from(err)),
+            };
+            self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
+        }
+        let failed_pids = verdicts
+            .failed
+            .into_iter()
+            .map(|(code, pids)| ErrorCommand {
+                code: code.number(),
+                reason: code.reason().to_owned(),
+                pids,
+                ..Default::default()
+            })
+            .collect();
+        let answer = ConvCommand {
+            cid: Some(self.cid.to_string()),
+            allowed_pids: verdicts.allowed,
+            failed_pids,
+            ..Default::default()
+        };
+        let op = if add { OpType::Added } else { OpType::Removed };
+        reply.send(crate::protocol::GenericCommand {
+            conv_message: Some(answer),
+            ..frame::command(CommandType::Conv, Some(op))
+        });
+        if changed.is_empty() {
+            return;
+        }
+        let members: Vec<String> = self.members.iter().map(|m| m.to_string()).collect();
+        let (own, all) =
+            if add { (OpType::Joined, OpType::MembersJoined) } else { (OpType::Left, OpType::MembersLeft) };
+        let targets: Vec<String> = changed.iter().filter(|t| !(add && *t == from)).cloned().collect();
+        notify(&self.node, Event { op: own, cid: &self.cid, init_by: from, m: &[] }, targets);
+        notify(&self.node, Event { op: all, cid: &self.cid, init_by: from, m: &changed }, members);
+    }
+}
