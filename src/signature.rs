@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `session/open`, `session/refresh` | `appid:clientid::timestamp:nonce` | 4102 |
 //! | `conv/start` | `appid:clientid:sorted_member_ids:timestamp:nonce` | 4302 |
-//! | `conv/add` / `conv/remove` | `appid:clientid:convid:sorted_member_ids:timestamp:nonce:invite` / `…:kick` | 4302 |
+//! | `conv/add` / `conv/remove` | `appid:clientid:convid:sorted_member_ids:timestamp:nonce:invite` / `…:kick` (or `add` / `remove`, what JS SDK 4.x hands its factory) | 4302 |
 //! | `blacklist/block`, `/unblock` for a conversation | `appid:clientid:convid:sorted_member_ids:timestamp:nonce:conversation-block-clients` / `…-unblock-clients` | 4546 |
 //! | `blacklist/block`, `/unblock` for a client | `appid:clientid:convid::timestamp:nonce:client-block-conversations` / `…-unblock-…` | 4546 |
 //!

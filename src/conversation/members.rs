@@ -77,8 +77,12 @@ impl ConvState {
         // Quitting needs no signature, but one that is sent must hold (§14 G5).
         let signed = Signed::conv(conv);
         if !(quitting && signed.signature.is_none()) {
-            let action = Action::members(from, &self.cid, &targets, if add { "invite" } else { "kick" });
-            signature::verify(&self.node, &action, signed, &[])?;
+            // The docs name the actions `invite` and `kick`; JS SDK 4.x hands `add` and
+            // `remove` to the app's signature factory, so apps may have signed those.
+            let (documented, sdk4) = if add { ("invite", "add") } else { ("kick", "remove") };
+            let action = Action::members(from, &self.cid, &targets, documented);
+            let alternative = Action::members(from, &self.cid, &targets, sdk4);
+            signature::verify(&self.node, &action, signed, &[alternative])?;
         }
         if !joining && !self.is_member(from) {
             return Err(im_err!(ConversationUpdateRejected, "not a member of conversation {}", self.cid));

@@ -201,10 +201,21 @@ async fn a_kick_voids_earlier_signatures() {
 }
 
 fn signed_members(server: &TestServer, op: OpType, from: &str, cid: &str, m: &[&str], how: Sig) -> GenericCommand {
+    signed_members_as(server, op, if op == OpType::Add { "invite" } else { "kick" }, from, cid, m, how)
+}
+
+fn signed_members_as(
+    server: &TestServer,
+    op: OpType,
+    action: &str,
+    from: &str,
+    cid: &str,
+    m: &[&str],
+    how: Sig,
+) -> GenericCommand {
     let mut sorted = m.to_vec();
     sorted.sort();
     let joined = sorted.join(":");
-    let action = if op == OpType::Add { "invite" } else { "kick" };
     let (s, t, n) = signature(server, how, |t, n| format!("{APP_ID}:{from}:{cid}:{joined}:{t}:{n}:{action}"));
     let mut cmd = crate::members::members_cmd(op, cid, m);
     let conv = cmd.conv_message.as_mut().unwrap();
@@ -233,6 +244,11 @@ async fn add_and_remove_need_valid_signatures_when_switched_on() {
             let reply = alice.request(signed_members(&server, op, "alice", &cid, &["erin", "carol"], how)).await;
             assert_eq!(reply.op, Some(done as i32), "{op:?} {how:?}: {reply:?}");
         }
+    }
+    // JS SDK 4.x gives its factory `add` and `remove` as the action.
+    for (op, action, done) in [(OpType::Add, "add", OpType::Added), (OpType::Remove, "remove", OpType::Removed)] {
+        let reply = alice.request(signed_members_as(&server, op, action, "alice", &cid, &["carol"], Sig::Valid)).await;
+        assert_eq!(reply.op, Some(done as i32), "{action}: {reply:?}");
     }
     // Joining and quitting sign the client itself; quitting may come unsigned.
     for (op, done) in [(OpType::Add, OpType::Added), (OpType::Remove, OpType::Removed)] {

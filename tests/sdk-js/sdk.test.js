@@ -9,14 +9,14 @@
 
 const assert = require('node:assert/strict');
 const { describe, test } = require('node:test');
-const { startServer } = require('./lib/server');
+const { MASTER_KEY, TLS_CERT, startServer } = require('./lib/server');
 const { peer } = require('./lib/peers');
 const { Proxy } = require('./lib/proxy');
 
-// Starts a server and runs `body(server, track)`; peers passed to `track` are killed and
-// the server stopped afterwards, whatever happens.
-async function withServer(body) {
-  const server = await startServer();
+// Starts a server (with `options` for lib/server.js) and runs `body(server, track)`; peers
+// passed to `track` are killed and the server stopped afterwards, whatever happens.
+async function withServer(body, options) {
+  const server = await startServer(options);
   const peers = [];
   try {
     await body(server, (p) => (peers.push(p), p));
@@ -143,6 +143,50 @@ for (const version of [5, 4]) {
           await proxy.close();
         }
       }));
+
+    test('signatureFactory and conversationSignatureFactory against a server requiring signatures', () =>
+      withServer(async (server, track) => {
+        const signed = { signKey: MASTER_KEY };
+        const alice = track(await peer(version, server, 'alice', signed));
+        const bob = track(await peer(version, server, 'bob', signed));
+        const cid = await alice.call('createConversation', ['bob'], false, 'signed');
+        const added = await alice.call('addMembers', cid, ['carol']);
+        assert.deepEqual(added, { successfulClientIds: ['carol'], failures: 0 });
+        assert.deepEqual(await bob.call('members', cid), ['alice', 'bob', 'carol']);
+        await alice.call('send', cid, 'signed and sealed');
+        await bob.call('waitFor', 'received', 1);
+        await assert.rejects(peer(version, server, 'mallory', { signKey: 'not-the-master-key' }),
+          (error) => error.code === 4102 && /SIGNATURE_FAILED/.test(error.message));
+        await assert.rejects(peer(version, server, 'mallory'), (error) => error.code === 4102);
+      }, { env: { XINSHI_SECURITY_LOGIN_SIGNATURE: 'true', XINSHI_SECURITY_CONVERSATION_SIGNATURE: 'true' } }));
+
+    test('a login with the same tag elsewhere raises conflict on the old device', () =>
+      withServer(async (server, track) => {
+        const mobile = { clientOptions: { tag: 'Mobile' } };
+        const phone = track(await peer(version, server, 'alice', mobile));
+        const web = track(await peer(version, server, 'alice', { clientOptions: { tag: 'Web' } }));
+        const pad = track(await peer(version, server, 'alice', mobile));
+        await phone.call('waitFor', 'eventStartingWith', 'conflict:');
+        assert.ok((await phone.call('events')).some((e) => /^conflict:.*Mobile/.test(e)));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await pad.call('createConversation', ['bob'], true);
+        await pad.call('send', cid, 'from the new device');
+        await bob.call('waitFor', 'received', 1);
+        await web.call('waitFor', 'received', 1); // another tag stays online
+        assert.deepEqual(await phone.call('received'), []);
+      }));
+
+    test('wss:// to a self-signed certificate named in NODE_EXTRA_CA_CERTS', () =>
+      withServer(async (server, track) => {
+        const tls = { tls: true, env: { NODE_EXTRA_CA_CERTS: TLS_CERT } };
+        const alice = track(await peer(version, server, 'alice', tls));
+        const bob = track(await peer(version, server, 'bob', tls));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        await alice.call('send', cid, 'over TLS');
+        await bob.call('waitFor', 'received', 1);
+        assert.equal((await bob.call('received'))[0].text, 'over TLS');
+        await assert.rejects(peer(version, server, 'eve', { tls: true }), 'without the certificate: no connection');
+      }, { tls: true }));
 
     test('reconnect after the server restarts: acknowledged messages survive', () =>
       withServer(async (server, track) => {

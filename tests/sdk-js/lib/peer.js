@@ -3,6 +3,8 @@
 // messages {id, op, args} in, {id, result} or {id, error} out.
 'use strict';
 
+const crypto = require('node:crypto');
+
 const received = [];
 const unread = {};
 const events = [];
@@ -11,20 +13,23 @@ let realtime;
 let client;
 
 const ops = {
-  init({ version, appId, appKey, server, rtmServers, noBinary }) {
+  init({ version, appId, appKey, server, rtmServers, noBinary, signKey }) {
     sdk = require(version === 4 ? 'realtime4' : 'realtime5');
     const options = { appId, appKey, server };
     if (rtmServers) options.RTMServers = rtmServers;
     if (noBinary) options.noBinary = true;
     realtime = new sdk.Realtime(options);
+    if (signKey) signWith(appId, signKey);
     for (const name of ['disconnect', 'schedule', 'retry', 'reconnect']) {
       realtime.on(name, () => events.push(name));
     }
     return true;
   },
 
-  async login(id) {
-    client = await realtime.createIMClient(id);
+  async login(id, clientOptions = {}) {
+    client = await realtime.createIMClient(id, { ...signing, ...clientOptions });
+    client.on('conflict', ({ reason }) => events.push(`conflict:${reason}`));
+    client.on('close', ({ code }) => events.push(`close:${code}`));
     client.on('message', (message, conversation) => {
       received.push({ id: message.id, cid: conversation.id, from: message.from, text: message.text });
     });
@@ -33,6 +38,17 @@ const ops = {
       for (const c of conversations) unread[c.id] = c.unreadMessagesCount;
     });
     return client.id;
+  },
+
+  async addMembers(cid, ids) {
+    const conversation = await client.getConversation(cid);
+    const result = await conversation.add(ids);
+    return { successfulClientIds: result.successfulClientIds, failures: result.failures.length };
+  },
+
+  async members(cid) {
+    const conversation = await client.getConversation(cid, true);
+    return [...conversation.members].sort();
   },
 
   async createConversation(members, unique, name) {
@@ -59,6 +75,7 @@ const ops = {
       unread: async () =>
         unread[arg.cid] === arg.count || (await client.getConversation(arg.cid)).unreadMessagesCount === arg.count,
       event: () => events.includes(arg),
+      eventStartingWith: () => events.some((e) => e.startsWith(arg)),
     }[what];
     while (!(await done())) {
       if (Date.now() > deadline) {
@@ -99,6 +116,26 @@ const ops = {
     return true;
   },
 };
+
+// What an app's server does (spec/leancloud-im.md §7): HMAC-SHA1 over the action's message
+// string, keyed by the master key. Here the "app server" lives in the peer.
+let signing = {};
+function signWith(appId, key) {
+  const sign = (message) => crypto.createHmac('sha1', key).update(message).digest('hex');
+  const signed = (fields, action) => {
+    const timestamp = Date.now();
+    const nonce = crypto.randomBytes(4).toString('hex');
+    const message = [appId, ...fields, timestamp, nonce, ...(action ? [action] : [])].join(':');
+    return { signature: sign(message), timestamp, nonce };
+  };
+  signing = {
+    signatureFactory: (clientId) => signed([clientId, '']),
+    conversationSignatureFactory: (conversationId, clientId, targetIds, action) =>
+      conversationId
+        ? signed([clientId, conversationId, [...targetIds].sort().join(':')], action)
+        : signed([clientId, [...targetIds].sort().join(':')]),
+  };
+}
 
 process.on('message', async ({ id, op, args }) => {
   try {

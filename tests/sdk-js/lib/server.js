@@ -8,12 +8,19 @@ const path = require('node:path');
 
 const APP_ID = 'sdk-test-app';
 const APP_KEY = 'sdk-test-key';
+const MASTER_KEY = 'sdk-test-master-key';
+// A self-signed certificate for 127.0.0.1, made for the tests (tests/fixtures/tls).
+const TLS_DIR = path.resolve(__dirname, '../../fixtures/tls');
+const TLS_CERT = path.join(TLS_DIR, 'cert.pem');
 const BIN = process.env.XINSHI_BIN || path.resolve(__dirname, '../../../target/debug/xinshi');
 
 class Server {
-  constructor() {
+  // `env`: more XINSHI_* settings; `tls`: also serve https:// and wss://.
+  constructor({ env = {}, tls = false } = {}) {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xinshi-sdk-'));
     this.port = 0;
+    this.tlsPort = tls ? 0 : null;
+    this.extraEnv = env;
   }
 
   // Starts the server (again, on the same port and data directory after the first time).
@@ -24,20 +31,29 @@ class Server {
       XINSHI_STORAGE_DATA_DIR: this.dataDir,
       XINSHI_APP_ID: APP_ID,
       XINSHI_APP_KEY: APP_KEY,
+      XINSHI_APP_MASTER_KEY: MASTER_KEY,
       XINSHI_LOG: process.env.XINSHI_LOG || 'warn',
+      ...this.extraEnv,
     };
+    if (this.tlsPort !== null) {
+      env.XINSHI_SERVER_TLS_LISTEN = `127.0.0.1:${this.tlsPort}`;
+      env.XINSHI_SERVER_TLS_CERT = TLS_CERT;
+      env.XINSHI_SERVER_TLS_KEY = path.join(TLS_DIR, 'key.pem');
+    }
     this.proc = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise((resolve) => this.proc.once('exit', resolve));
     this.exited = exited;
-    this.port = await new Promise((resolve, reject) => {
+    const wantTls = this.tlsPort !== null;
+    [this.port, this.tlsPort] = await new Promise((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`xinshi did not start: ${out}`)), 20000);
       this.proc.stdout.on('data', (chunk) => {
         out += chunk;
-        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (match) {
+        const plain = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
+        const tls = /listening with TLS on 127\.0\.0\.1:(\d+)/.exec(out);
+        if (plain && (tls || !wantTls)) {
           clearTimeout(timer);
-          resolve(Number(match[1]));
+          resolve([Number(plain[1]), tls ? Number(tls[1]) : null]);
         }
       });
       exited.then((code) => reject(new Error(`xinshi exited with ${code}: ${out}`)));
@@ -54,6 +70,14 @@ class Server {
     return `ws://127.0.0.1:${this.port}/`;
   }
 
+  get tlsUrl() {
+    return `https://127.0.0.1:${this.tlsPort}`;
+  }
+
+  get wssUrl() {
+    return `wss://127.0.0.1:${this.tlsPort}/`;
+  }
+
   // Stops the server gracefully (SIGTERM) and waits for it to exit.
   async stop() {
     if (!this.proc || this.proc.exitCode !== null) return;
@@ -68,8 +92,8 @@ class Server {
   }
 }
 
-async function startServer() {
-  return new Server().start();
+async function startServer(options) {
+  return new Server(options).start();
 }
 
-module.exports = { APP_ID, APP_KEY, startServer };
+module.exports = { APP_ID, APP_KEY, MASTER_KEY, TLS_CERT, startServer };
