@@ -18,6 +18,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
     pub security: SecurityConfig,
+    pub features: FeaturesConfig,
 }
 
 /// `[server]`: where to listen and how clients reach us.
@@ -176,6 +177,14 @@ impl Default for SecurityConfig {
             allowed_origins: Vec::new(),
         }
     }
+}
+
+/// `[features]`: optional features LeanCloud's console switched on per app (§2.4).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeaturesConfig {
+    /// Conversation and client blacklists (`blacklist` commands); off: 4544.
+    pub blacklist: bool,
 }
 
 /// Why a configuration could not be loaded.

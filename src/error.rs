@@ -51,7 +51,10 @@ codes! {
     ConversationLogRejected = 4312, "CONVERSATION_LOG_REJECTED";
     ConversationNeedOwner = 4324, "CONVERSATION_NEED_OWNER";
     InvalidMessagingTarget = 4401, "INVALID_MESSAGING_TARGET";
+    BlacklistFull = 4543, "BLACKLIST_FULL";
+    BlacklistFeatureDisabled = 4544, "BLACKLIST_FEATURE_DISABLED";
     BlacklistSignatureFailed = 4546, "BLACKLIST_SIGNATURE_FAILED";
+    BlockedByConv = 4548, "BLOCKED_BY_CONV";
 }
 
 /// An error answered to a client request: a code plus optional free-text detail.

@@ -7,8 +7,8 @@
 //!    signatures are on (4302; action `invite` for add, `kick` for remove). Quitting needs
 //!    none, but a signature that comes with it is checked (spec/leancloud-im.md §14 G5).
 //! 2. Only a member may invite, kick or quit (4309); anyone may join.
-//! 3. Each target is judged alone — an invalid id (4103), a full conversation (4304), the
-//!    creator leaving (4324) — and the reply lists `allowedPids` and the `failedPids` grouped
+//! 3. Each target is judged alone — an invalid id (4103), a blacklist between it and the
+//!    conversation (4548), a full conversation (4304), the creator leaving (4324) — and the reply lists `allowedPids` and the `failedPids` grouped
 //!    by code. Adding a member or removing a non-member is allowed and changes nothing.
 //! 4. The change is committed, then answered (`added` / `removed`), then announced: added
 //!    members get `joined` (except someone joining), removed ones `left` (a quitter too, with
@@ -26,6 +26,7 @@ use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, ErrorCommand, OpType};
 use crate::session::Reply;
 use crate::signature::{self, Action, Signed};
+use crate::store::blacklist::List;
 
 /// A `conv/add` or `conv/remove`, as the session actor hands it over.
 #[derive(Debug)]
@@ -39,19 +40,30 @@ pub struct MembersReq {
 
 /// The outcome per target.
 #[derive(Default)]
-struct Verdicts {
-    allowed: Vec<String>,
-    failed: Vec<(Code, Vec<String>)>,
+pub(super) struct Verdicts {
+    pub allowed: Vec<String>,
+    pub failed: Vec<(Code, Vec<String>)>,
     /// Allowed targets whose membership actually changes.
-    changed: Vec<String>,
+    pub changed: Vec<String>,
 }
 
 impl Verdicts {
-    fn fail(&mut self, code: Code, target: String) {
+    pub fn fail(&mut self, code: Code, target: String) {
         match self.failed.iter_mut().find(|(c, _)| *c == code) {
             Some((_, pids)) => pids.push(target),
             None => self.failed.push((code, vec![target])),
         }
+    }
+
+    /// `failedPids`: the failures grouped by code.
+    pub fn failed_pids(&self) -> Vec<ErrorCommand> {
+        let failure = |(code, pids): &(Code, Vec<String>)| ErrorCommand {
+            code: code.number(),
+            reason: code.reason().to_owned(),
+            pids: pids.clone(),
+            ..Default::default()
+        };
+        self.failed.iter().map(failure).collect()
     }
 }
 
@@ -98,6 +110,8 @@ impl ConvState {
             let member = self.is_member(&target);
             if ids::validate_client_id(&target).is_err() {
                 verdicts.fail(Code::InvalidLogin, target);
+            } else if add && !member && self.blocks(&target)? {
+                verdicts.fail(Code::BlockedByConv, target);
             } else if add && !member && self.members.len() + verdicts.changed.len() >= max {
                 verdicts.fail(Code::ConversationFull, target);
             } else if !add && self.creator.as_deref() == Some(target.as_str()) {
@@ -110,6 +124,17 @@ impl ConvState {
             }
         }
         Ok(verdicts)
+    }
+
+    /// Whether `client` may not be added: the conversation blocks it, or it blocks the
+    /// conversation (only while the blacklist feature is on).
+    fn blocks(&self, client: &str) -> Result<bool, ImError> {
+        if !self.node.config.features.blacklist {
+            return Ok(false);
+        }
+        let store = &self.node.store;
+        Ok(store.is_blocked(List::Conversation, &self.cid, client)?
+            || store.is_blocked(List::Client, client, &self.cid)?)
     }
 
     fn apply(&mut self, from: &str, add: bool, reply: &Reply, verdicts: Verdicts) {

@@ -8,10 +8,12 @@
 //! nothing to do.
 //!
 //! Files: [`direct`] (send → sequence → durable commit → ack → fan-out), [`receipt`]
-//! (receive-acks and `read`), [`members`] (`conv/add`, `conv/remove`), [`event`] (kept and
+//! (receive-acks and `read`), [`members`] (`conv/add`, `conv/remove`), [`blacklist`] (the
+//! conversation's blacklist), [`event`] (kept and
 //! pushed membership events), [`start`] (`conv/start`), [`query`] (`conv/query`),
 //! [`logs`] (history), [`doc`] (the JSON shape of a conversation).
 
+pub mod blacklist;
 pub mod direct;
 pub mod directory;
 pub mod doc;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
 
+pub use self::blacklist::BlacklistReq;
 pub use self::direct::DirectReq;
 pub use self::directory::Directory;
 pub use self::members::MembersReq;
@@ -47,6 +50,8 @@ pub enum ConvOp {
     Read { from: Arc<str>, session: u64, mid: Option<String>, ts: Option<i64> },
     /// `conv/add` or `conv/remove`.
     Members(Box<MembersReq>),
+    /// A `blacklist` command about this conversation's list.
+    Blacklist(Box<BlacklistReq>),
 }
 
 /// Messages of the conversation actor.
@@ -111,6 +116,7 @@ impl Actor for ConversationActor {
                     }
                     ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
                     ConvOp::Members(req) => state.change_members(*req),
+                    ConvOp::Blacklist(req) => state.blacklist(*req),
                 }
             }
             ConvMsg::Committed { seq, result } => {

@@ -203,6 +203,7 @@ impl ConvState {
         match op {
             ConvOp::Direct(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Members(req) => req.reply.error(&ImError::from(err)),
+            ConvOp::Blacklist(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Ack { .. } | ConvOp::Read { .. } => {}
         }
     }

@@ -8,8 +8,10 @@
 //! socket's [`Outbox`](crate::gateway::outbox::Outbox), never back through the socket task.
 //!
 //! Files: [`open`] (`session/open`, `opened`, the `unread` push), [`query`]
-//! (`session/query`, `session/refresh`), [`presence`], [`token`], [`reply`].
+//! (`session/query`, `session/refresh`), [`blacklist`], [`rate`] (per-client rate limits),
+//! [`presence`], [`token`], [`reply`].
 
+pub mod blacklist;
 pub mod open;
 pub mod presence;
 pub mod query;
@@ -171,6 +173,9 @@ impl SessionState {
             }
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
                 self.members(reply, op == OpType::Add, cmd.conv_message.unwrap_or_default())
+            }
+            (Some(CommandType::Blacklist), op) => {
+                blacklist::blacklist(node, &self.client, reply, op, cmd.blacklist_message.unwrap_or_default()).await
             }
             (Some(CommandType::Logs), _) => {
                 conversation::logs::logs(node, &self.client, reply, cmd.logs_message.unwrap_or_default()).await

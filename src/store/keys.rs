@@ -10,6 +10,7 @@
 //! | `("dt", cid, from, dt)` | seq of the message `from` sent with client token `dt` |
 //! | `("cur", cid, clientId)` | [`Cursor`](super::records::Cursor): read/delivered marks |
 //! | `("ntf", clientId, serverTs, n)` | a kept notification, JSON text ([`notif`](super::notif)) |
+//! | `("bl", cid, clientId)`, `("blc", clientId, cid)` | blacklists ([`blacklist`](super::blacklist)) |
 
 use super::tuple::Tuple;
 

@@ -3,6 +3,8 @@
 
 mod client;
 
+mod blacklist;
+
 mod conversations;
 mod edge;
 mod errors;

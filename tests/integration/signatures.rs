@@ -266,3 +266,51 @@ async fn add_and_remove_need_valid_signatures_when_switched_on() {
     assert_eq!(quit.op, Some(OpType::Removed as i32), "{quit:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn block_and_unblock_need_valid_signatures_when_switched_on() {
+    use crate::blacklist::{client_blacklist, conv_blacklist};
+    let (server, _clock) = signed_server(|c| {
+        c.security.blacklist_signature = true;
+        c.features.blacklist = true;
+    });
+    let mut alice = Client::login(&server, "alice").await;
+    let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
+    let ops = [(OpType::Block, OpType::Blocked, "block"), (OpType::Unblock, OpType::Unblocked, "unblock")];
+    for (op, done, verb) in ops {
+        // The conversation's list: the blocked clients are signed.
+        let conv_signed = |how: Sig| {
+            let (s, t, n) = signature(&server, how, |t, n| {
+                format!("{APP_ID}:alice:{cid}:bob:carol:{t}:{n}:conversation-{verb}-clients")
+            });
+            let mut cmd = conv_blacklist(op, &cid, &["carol", "bob"]);
+            let msg = cmd.blacklist_message.as_mut().unwrap();
+            (msg.s, msg.t, msg.n) = (s, t, n);
+            cmd
+        };
+        for how in FAILING {
+            let reply = alice.request(conv_signed(how)).await;
+            assert_eq!(error_code(&reply), 4546, "{verb} {how:?}");
+            assert_eq!(reply.error_message.unwrap().reason, "BLACKLIST_SIGNATURE_FAILED");
+        }
+        for how in [Sig::Valid, Sig::ValidSeconds] {
+            assert_eq!(alice.request(conv_signed(how)).await.op, Some(done as i32), "{verb} {how:?}");
+        }
+        // The client's own list: the conversation is signed, the member list left empty.
+        let client_signed = |how: Sig| {
+            let (s, t, n) =
+                signature(&server, how, |t, n| format!("{APP_ID}:alice:{cid}::{t}:{n}:client-{verb}-conversations"));
+            let mut cmd = client_blacklist(op, "alice", &[&cid]);
+            let msg = cmd.blacklist_message.as_mut().unwrap();
+            (msg.s, msg.t, msg.n) = (s, t, n);
+            cmd
+        };
+        for how in FAILING {
+            assert_eq!(error_code(&alice.request(client_signed(how)).await), 4546, "{verb} {how:?}");
+        }
+        for how in [Sig::Valid, Sig::ValidSeconds] {
+            assert_eq!(alice.request(client_signed(how)).await.op, Some(done as i32), "{verb} {how:?}");
+        }
+    }
+    server.stop().await;
+}
