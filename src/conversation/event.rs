@@ -1,4 +1,4 @@
-//! Conversation events (`conv/joined`, `members_joined`, `left`, `members_left`): kept for
+//! Conversation events (`conv/joined`, `members_joined`, `left`, `blocked`, …): kept for
 //! each recipient so an SDK that was offline can fetch them over REST after a reconnect
 //! (`GET /1.1/rtm/notifications`), and pushed to the online sessions once kept.
 

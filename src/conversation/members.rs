@@ -8,8 +8,9 @@
 //!    none, but a signature that comes with it is checked (spec/leancloud-im.md §14 G5).
 //! 2. Only a member may invite, kick or quit (4309); anyone may join.
 //! 3. Each target is judged alone — an invalid id (4103), a blacklist between it and the
-//!    conversation (4548), a full conversation (4304), the creator leaving (4324) — and the reply lists `allowedPids` and the `failedPids` grouped
-//!    by code. Adding a member or removing a non-member is allowed and changes nothing.
+//!    conversation (4548), a full conversation (4304), the creator leaving (4324) — and the
+//!    reply lists `allowedPids` and the `failedPids` grouped by code. Adding a member or
+//!    removing a non-member is allowed and changes nothing.
 //! 4. The change is committed, then answered (`added` / `removed`), then announced: added
 //!    members get `joined` (except someone joining), removed ones `left` (a quitter too, with
 //!    `initBy` itself), and the members after the change `members_joined` / `members_left`
@@ -23,7 +24,7 @@ use crate::error::{Code, ImError};
 use crate::ids;
 use crate::im_err;
 use crate::protocol::frame;
-use crate::protocol::{CommandType, ConvCommand, ErrorCommand, OpType};
+use crate::protocol::{CommandType, ConvCommand, ErrorCommand, GenericCommand, OpType};
 use crate::session::Reply;
 use crate::signature::{self, Action, Signed};
 use crate::store::blacklist::List;
@@ -138,7 +139,8 @@ impl ConvState {
     }
 
     fn apply(&mut self, from: &str, add: bool, reply: &Reply, verdicts: Verdicts) {
-        let changed = verdicts.changed;
+        let failed_pids = verdicts.failed_pids();
+        let Verdicts { allowed, changed, .. } = verdicts;
         if !changed.is_empty() {
             let (added, removed) = if add { (&changed[..], &[][..]) } else { (&[][..], &changed[..]) };
             let record = match self.node.store.change_members(&self.cid, added, removed, self.node.now_ms()) {
@@ -148,27 +150,10 @@ impl ConvState {
             };
             self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
         }
-        let failed_pids = verdicts
-            .failed
-            .into_iter()
-            .map(|(code, pids)| ErrorCommand {
-                code: code.number(),
-                reason: code.reason().to_owned(),
-                pids,
-                ..Default::default()
-            })
-            .collect();
-        let answer = ConvCommand {
-            cid: Some(self.cid.to_string()),
-            allowed_pids: verdicts.allowed,
-            failed_pids,
-            ..Default::default()
-        };
+        let answer =
+            ConvCommand { cid: Some(self.cid.to_string()), allowed_pids: allowed, failed_pids, ..Default::default() };
         let op = if add { OpType::Added } else { OpType::Removed };
-        reply.send(crate::protocol::GenericCommand {
-            conv_message: Some(answer),
-            ..frame::command(CommandType::Conv, Some(op))
-        });
+        reply.send(GenericCommand { conv_message: Some(answer), ..frame::command(CommandType::Conv, Some(op)) });
         if changed.is_empty() {
             return;
         }

@@ -9,9 +9,9 @@
 //!
 //! Files: [`direct`] (send → sequence → durable commit → ack → fan-out), [`receipt`]
 //! (receive-acks and `read`), [`members`] (`conv/add`, `conv/remove`), [`blacklist`] (the
-//! conversation's blacklist), [`event`] (kept and
-//! pushed membership events), [`start`] (`conv/start`), [`query`] (`conv/query`),
-//! [`logs`] (history), [`doc`] (the JSON shape of a conversation).
+//! conversation's blacklist), [`event`] (kept and pushed membership events), [`start`]
+//! (`conv/start`), [`query`] (`conv/query`), [`logs`] (history), [`doc`] (the JSON shape of
+//! a conversation).
 
 pub mod blacklist;
 pub mod direct;
