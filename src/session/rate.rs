@@ -87,7 +87,11 @@ impl RateLimits {
             shard.clients.retain(|_, b| !b.all_full(&per_minute, now_ms));
             shard.prune_at = shard.clients.len() + PRUNE_EVERY;
         }
-        let buckets = shard.clients.entry(client.to_owned()).or_insert(Buckets([None; 3]));
+        // Look up before inserting: no key allocation on the path every message takes.
+        if !shard.clients.contains_key(client) {
+            shard.clients.insert(client.to_owned(), Buckets([None; 3]));
+        }
+        let buckets = shard.clients.get_mut(client).expect("present");
         let bucket = buckets.0[class as usize].get_or_insert(Bucket { tokens: limit as f64, at_ms: now_ms });
         bucket.tokens = refilled(*bucket, limit, now_ms);
         bucket.at_ms = now_ms.max(bucket.at_ms);
