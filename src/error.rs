@@ -55,6 +55,8 @@ codes! {
     BlacklistFeatureDisabled = 4544, "BLACKLIST_FEATURE_DISABLED";
     BlacklistSignatureFailed = 4546, "BLACKLIST_SIGNATURE_FAILED";
     BlockedByConv = 4548, "BLOCKED_BY_CONV";
+    SilencedMemberListFull = 4561, "SILIENCED_MEMBER_LIST_FULL";
+    Silenced = 4563, "SILIENCED";
 }
 
 /// An error answered to a client request: a code plus optional free-text detail.

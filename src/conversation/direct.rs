@@ -1,7 +1,7 @@
 //! `direct`: a message from a member, through the conversation actor.
 //!
-//! 1. Check the sender is a member (4401) and whether the client token `dt` was seen before
-//!    (a resend: acknowledge again, store nothing).
+//! 1. Check the sender is a member (4401) and not muted (4563), and whether the client token
+//!    `dt` was seen before (a resend: acknowledge again, store nothing).
 //! 2. Assign the next sequence number and a timestamp that never goes backwards.
 //! 3. Hand the message, its de-duplication entry and the cursor updates to the node's
 //!    commit pipeline.
@@ -54,6 +54,10 @@ impl ConvState {
     pub fn direct(&mut self, myself: &ActorRef<ConvMsg>, req: Box<DirectReq>) {
         if !self.exists || !self.is_member(&req.from) {
             req.reply.error(&im_err!(InvalidMessagingTarget, "not a member of conversation {}", self.cid));
+            return;
+        }
+        if self.is_silenced(&req.from) {
+            req.reply.error(&im_err!(Silenced, "muted in conversation {}", self.cid));
             return;
         }
         if req.msg.transient == Some(true) {

@@ -9,7 +9,8 @@
 //!
 //! Files: [`direct`] (send → sequence → durable commit → ack → fan-out), [`receipt`]
 //! (receive-acks and `read`), [`members`] (`conv/add`, `conv/remove`), [`blacklist`] (the
-//! conversation's blacklist), [`event`] (kept and pushed membership events), [`start`]
+//! conversation's blacklist), [`shutup`] (muting members), [`event`] (kept and pushed
+//! membership events), [`start`]
 //! (`conv/start`), [`query`] (`conv/query`), [`logs`] (history), [`doc`] (the JSON shape of
 //! a conversation).
 
@@ -22,6 +23,7 @@ pub mod logs;
 pub mod members;
 pub mod query;
 pub mod receipt;
+pub mod shutup;
 pub mod start;
 mod state;
 
@@ -35,6 +37,7 @@ pub use self::blacklist::BlacklistReq;
 pub use self::direct::DirectReq;
 pub use self::directory::Directory;
 pub use self::members::MembersReq;
+pub use self::shutup::ShutupReq;
 use self::state::ConvState;
 use crate::node::Node;
 use crate::store::StoreError;
@@ -52,6 +55,8 @@ pub enum ConvOp {
     Members(Box<MembersReq>),
     /// A `blacklist` command about this conversation's list.
     Blacklist(Box<BlacklistReq>),
+    /// `conv/add_shutup`, `remove_shutup`, `query_shutup`, `check_shutup`.
+    Shutup(Box<ShutupReq>),
 }
 
 /// Messages of the conversation actor.
@@ -117,6 +122,7 @@ impl Actor for ConversationActor {
                     ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
                     ConvOp::Members(req) => state.change_members(*req),
                     ConvOp::Blacklist(req) => state.blacklist(*req),
+                    ConvOp::Shutup(req) => state.shutup(*req),
                 }
             }
             ConvMsg::Committed { seq, result } => {

@@ -55,6 +55,8 @@ pub struct ConvState {
     pub members: Vec<Arc<str>>,
     /// The creator (`c`), who may not leave.
     pub creator: Option<Arc<str>>,
+    /// Clients who may not send here, sorted.
+    pub silenced: Vec<String>,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -89,6 +91,7 @@ impl ConvState {
             exists: false,
             members: Vec::new(),
             creator: None,
+            silenced: Vec::new(),
             next_seq: 1,
             committed_seq: 0,
             last_ts: 0,
@@ -112,6 +115,7 @@ impl ConvState {
             self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
             self.members.sort();
             self.creator = Some(record.creator.as_str().into());
+            self.silenced = record.silenced;
         }
         let newest = store.messages(&self.cid).scan(1, u64::MAX, true, RECENT)?;
         if let Some((seq, msg)) = newest.first() {
@@ -122,6 +126,10 @@ impl ConvState {
         self.recent = newest.iter().rev().map(|(seq, msg)| Recent::of(*seq, msg)).collect();
         self.loaded = true;
         Ok(())
+    }
+
+    pub fn is_silenced(&self, client: &str) -> bool {
+        self.silenced.binary_search_by(|s| s.as_str().cmp(client)).is_ok()
     }
 
     pub fn is_member(&self, client: &str) -> bool {
@@ -204,6 +212,7 @@ impl ConvState {
             ConvOp::Direct(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Members(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Blacklist(req) => req.reply.error(&ImError::from(err)),
+            ConvOp::Shutup(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Ack { .. } | ConvOp::Read { .. } => {}
         }
     }

@@ -27,7 +27,7 @@ use ractor_cluster_derive::RactorMessage;
 use self::rate::Class;
 pub use self::reply::Reply;
 use self::token::Login;
-use crate::conversation::{self, ConvOp, DirectReq, MembersReq};
+use crate::conversation::{self, ConvOp, DirectReq, MembersReq, ShutupReq};
 use crate::error::Code;
 use crate::gateway::outbox::Outbox;
 use crate::im_err;
@@ -174,6 +174,10 @@ impl SessionState {
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
                 self.members(reply, op == OpType::Add, cmd.conv_message.unwrap_or_default())
             }
+            (
+                Some(CommandType::Conv),
+                Some(op @ (OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup)),
+            ) => self.shutup(reply, op, cmd.conv_message.unwrap_or_default()),
             (Some(CommandType::Blacklist), op) => {
                 blacklist::blacklist(node, &self.client, reply, op, cmd.blacklist_message.unwrap_or_default()).await
             }
@@ -204,6 +208,15 @@ impl SessionState {
         };
         let req = MembersReq { from: self.client.clone(), reply, add, conv };
         self.node.to_conversation(&cid, ConvOp::Members(Box::new(req)));
+    }
+
+    /// Muting members: handled by the conversation's actor.
+    fn shutup(&self, reply: Reply, op: OpType, conv: crate::protocol::ConvCommand) {
+        let Some(cid) = conv.cid.clone().filter(|cid| !cid.is_empty()) else {
+            return reply.error(&im_err!(ConversationNotFound, "no conversation id (cid)"));
+        };
+        let req = ShutupReq { from: self.client.clone(), reply, op, conv };
+        self.node.to_conversation(&cid, ConvOp::Shutup(Box::new(req)));
     }
 
     fn direct(&self, reply: Reply, cmd: GenericCommand) {

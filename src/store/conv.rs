@@ -100,6 +100,34 @@ impl Store {
         })
     }
 
+    /// Adds `targets` to (`silence`) or removes them from the clients who may not send in
+    /// `cid`. Returns the new record, or `None` if there is no such conversation.
+    pub fn set_silenced(
+        &self,
+        cid: &str,
+        targets: &[String],
+        silence: bool,
+        now_ms: i64,
+    ) -> Result<Option<ConvRecord>, StoreError> {
+        kv::run(self.engine(), |tx| {
+            let Some(mut record) = read_conversation(tx, cid)? else {
+                return Ok(None);
+            };
+            for target in targets {
+                match (record.silenced.binary_search(target), silence) {
+                    (Err(at), true) => record.silenced.insert(at, target.clone()),
+                    (Ok(at), false) => {
+                        record.silenced.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            record.updated_ms = now_ms;
+            tx.set(&keys::conv(cid), &encode(&record));
+            Ok(Some(record))
+        })
+    }
+
     /// The conversation `cid`, if it exists.
     pub fn conversation(&self, cid: &str) -> Result<Option<ConvRecord>, StoreError> {
         read_conversation(self.engine().snapshot().as_ref(), cid)

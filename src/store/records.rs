@@ -23,6 +23,8 @@ pub struct ConvRecord {
     pub transient: bool,
     /// Members who muted offline push (`mu`).
     pub muted: Vec<String>,
+    /// Clients who may not send here (permanently muted, "shutup"), sorted.
+    pub silenced: Vec<String>,
     pub created_ms: i64,
     pub updated_ms: i64,
 }

@@ -14,6 +14,7 @@ mod members;
 mod messages;
 mod restart;
 mod sessions;
+mod shutup;
 mod signatures;
 mod tags;
 mod tls;

@@ -314,3 +314,17 @@ async fn block_and_unblock_need_valid_signatures_when_switched_on() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn muting_members_needs_no_signature() {
+    use crate::shutup::shutup_cmd;
+    let (server, _clock) = signed_server(|c| c.security.conversation_signature = true);
+    let mut alice = Client::login(&server, "alice").await;
+    let start = signed_start(&server, "alice", &["alice", "bob"], &["alice", "bob"], Sig::Valid);
+    let cid = started_cid(&alice.request(start).await);
+    let reply = alice.request(shutup_cmd(OpType::AddShutup, &cid, &["bob"])).await;
+    assert_eq!(reply.op, Some(OpType::ShutupAdded as i32), "{reply:?}");
+    let reply = alice.request(shutup_cmd(OpType::RemoveShutup, &cid, &["bob"])).await;
+    assert_eq!(reply.op, Some(OpType::ShutupRemoved as i32), "{reply:?}");
+    server.stop().await;
+}

@@ -1,0 +1,131 @@
+//! Muting members ("shutup", F-SHUTUP-PERM, spec/leancloud-im.md §6.2): `conv/add_shutup`,
+//! `remove_shutup`, `query_shutup` and `check_shutup`, in the conversation's actor, which
+//! refuses a muted member's messages with 4563 SILIENCED (muted members still receive).
+//!
+//! - Any member may mute and unmute (roles are not built: §6.4 with roles off); others get
+//!   4309. No signature is defined for muting (§7.2), so none is checked.
+//! - Each target is judged alone (an invalid id: 4103; more than [`MAX_SILENCED`]: 4561) and
+//!   the answer lists `allowedPids` and `failedPids`.
+//! - Events: the targets get `shutuped` / `unshutuped`, every member (targets included)
+//!   `members_shutuped` / `members_unshutuped` with `m`.
+//! - `query_shutup {limit (10), next}` → `shutup_result {m, next}` in id order;
+//!   `check_shutup {m}` → `check_result {m: those of them muted}`.
+
+use std::sync::Arc;
+
+use super::event::{Event, notify};
+use super::members::Verdicts;
+use super::state::ConvState;
+use crate::error::{Code, ImError};
+use crate::ids;
+use crate::im_err;
+use crate::protocol::frame;
+use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
+use crate::session::Reply;
+
+/// Most clients muted in one conversation.
+pub const MAX_SILENCED: usize = 500;
+
+const DEFAULT_PAGE: usize = 10;
+const MAX_PAGE: usize = 100;
+
+/// A `shutup` command, as the session actor hands it over.
+#[derive(Debug)]
+pub struct ShutupReq {
+    pub from: Arc<str>,
+    pub reply: Reply,
+    pub op: OpType,
+    pub conv: ConvCommand,
+}
+
+impl ConvState {
+    pub fn shutup(&mut self, req: ShutupReq) {
+        let ShutupReq { from, reply, op, conv } = req;
+        let result = if !self.exists {
+            Err(im_err!(ConversationNotFound, "no conversation {}", self.cid))
+        } else if !self.is_member(&from) {
+            Err(im_err!(ConversationUpdateRejected, "not a member of conversation {}", self.cid))
+        } else {
+            match op {
+                OpType::AddShutup | OpType::RemoveShutup => self.silence(&from, op == OpType::AddShutup, &reply, &conv),
+                OpType::QueryShutup => self.query_silenced(&conv).map(|answer| reply.send(answer)),
+                _ => self.check_silenced(&conv).map(|answer| reply.send(answer)),
+            }
+        };
+        if let Err(err) = result {
+            reply.error(&err);
+        }
+    }
+
+    fn silence(&mut self, from: &str, silence: bool, reply: &Reply, conv: &ConvCommand) -> Result<(), ImError> {
+        let mut verdicts = Verdicts::default();
+        let mut room = MAX_SILENCED.saturating_sub(self.silenced.len());
+        for target in conv.m.iter().filter(|m| !m.is_empty()) {
+            if verdicts.allowed.contains(target) {
+                continue;
+            }
+            let listed = self.is_silenced(target);
+            if ids::validate_client_id(target).is_err() {
+                verdicts.fail(Code::InvalidLogin, target.clone());
+            } else if silence && !listed && room == 0 {
+                verdicts.fail(Code::SilencedMemberListFull, target.clone());
+            } else {
+                if listed != silence {
+                    room = room.saturating_sub(usize::from(silence));
+                    verdicts.changed.push(target.clone());
+                }
+                verdicts.allowed.push(target.clone());
+            }
+        }
+        if verdicts.allowed.is_empty() && verdicts.failed.is_empty() {
+            return Err(im_err!(ConversationApiFailed, "m names nobody"));
+        }
+        if !verdicts.changed.is_empty() {
+            let now = self.node.now_ms();
+            let record = self.node.store.set_silenced(&self.cid, &verdicts.changed, silence, now)?;
+            self.silenced = record.ok_or_else(|| im_err!(ConversationNotFound))?.silenced;
+        }
+        let answer = ConvCommand {
+            cid: Some(self.cid.to_string()),
+            failed_pids: verdicts.failed_pids(),
+            allowed_pids: verdicts.allowed,
+            ..Default::default()
+        };
+        let op = if silence { OpType::ShutupAdded } else { OpType::ShutupRemoved };
+        reply.send(GenericCommand { conv_message: Some(answer), ..frame::command(CommandType::Conv, Some(op)) });
+        let changed = verdicts.changed;
+        if !changed.is_empty() {
+            let (own, all) = if silence {
+                (OpType::Shutuped, OpType::MembersShutuped)
+            } else {
+                (OpType::Unshutuped, OpType::MembersUnshutuped)
+            };
+            let members: Vec<String> = self.members.iter().map(|m| m.to_string()).collect();
+            notify(&self.node, Event { op: own, cid: &self.cid, init_by: from, m: &[] }, changed.clone());
+            notify(&self.node, Event { op: all, cid: &self.cid, init_by: from, m: &changed }, members);
+        }
+        Ok(())
+    }
+
+    fn query_silenced(&self, conv: &ConvCommand) -> Result<GenericCommand, ImError> {
+        let limit = conv.limit.filter(|l| *l > 0).map_or(DEFAULT_PAGE, |l| (l as usize).min(MAX_PAGE));
+        let after = conv.next.as_deref().unwrap_or("");
+        let rest: Vec<&String> = self.silenced.iter().filter(|s| s.as_str() > after).collect();
+        let page: Vec<String> = rest.iter().take(limit).map(|s| s.to_string()).collect();
+        let next = (rest.len() > limit).then(|| page.last().cloned().unwrap_or_default());
+        let answer = ConvCommand { cid: Some(self.cid.to_string()), m: page, next, ..Default::default() };
+        Ok(GenericCommand {
+            conv_message: Some(answer),
+            ..frame::command(CommandType::Conv, Some(OpType::ShutupResult))
+        })
+    }
+
+    fn check_silenced(&self, conv: &ConvCommand) -> Result<GenericCommand, ImError> {
+        let muted: Vec<String> = conv.m.iter().filter(|m| self.is_silenced(m)).cloned().collect();
+        let answer = ConvCommand { cid: Some(self.cid.to_string()), m: muted, ..Default::default() };
+        Ok(GenericCommand {
+            conv_message: Some(answer),
+            ..frame::command(CommandType::Conv, Some(OpType::CheckResult))
+        })
+    }
+}
