@@ -93,10 +93,12 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Messages (`direct`) one client may send per minute (0: no limit).
     pub send_per_minute: u32,
-    /// History queries (`logs`) one client may make per minute (0: no limit).
+    /// History queries (`logs`) and other read-only queries (conversations, online status,
+    /// blacklists, mute lists) one client may make per minute (0: no limit).
     pub history_per_minute: u32,
-    /// Other operations (login, logout, conversation operations, online queries) one
-    /// client may make per minute (0: no limit). Receipts and `echo` are not counted.
+    /// Other operations (login, creating, joining and changing conversations, blacklist and
+    /// mute changes) one client may make per minute (0: no limit). Receipts, `echo` and
+    /// logout are not counted.
     pub ops_per_minute: u32,
     /// A conversation actor with nothing to do for this many seconds stops.
     pub conversation_idle_secs: u64,

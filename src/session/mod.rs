@@ -138,12 +138,16 @@ impl Actor for SessionActor {
     }
 }
 
-/// The rate-limit class of a command; `None` for those not counted (receipts).
-fn rate_class(kind: Option<CommandType>) -> Option<Class> {
-    match kind {
-        Some(CommandType::Direct) => Some(Class::Send),
-        Some(CommandType::Logs) => Some(Class::History),
-        Some(CommandType::Ack | CommandType::Read) => None,
+/// The rate-limit class of a command ([`rate`]); `None` for those not counted (receipts).
+fn rate_class(kind: Option<CommandType>, op: Option<OpType>) -> Option<Class> {
+    use OpType::{CheckBlock, CheckShutup, Query, QueryShutup};
+    match (kind, op) {
+        (Some(CommandType::Direct), _) => Some(Class::Send),
+        (Some(CommandType::Ack | CommandType::Read), _) => None,
+        (Some(CommandType::Logs), _) => Some(Class::Query),
+        (Some(CommandType::Conv | CommandType::Session | CommandType::Blacklist), Some(Query)) => Some(Class::Query),
+        (Some(CommandType::Conv), Some(QueryShutup | CheckShutup)) => Some(Class::Query),
+        (Some(CommandType::Blacklist), Some(CheckBlock)) => Some(Class::Query),
         _ => Some(Class::Other),
     }
 }
@@ -159,7 +163,7 @@ impl SessionState {
         let op = cmd.op.and_then(|op| OpType::try_from(op).ok());
         let node = &self.node;
         let kind = cmd.cmd.and_then(|c| CommandType::try_from(c).ok());
-        if let Some(class) = rate_class(kind)
+        if let Some(class) = rate_class(kind, op)
             && let Err(err) = node.rate.take(&self.client, class, node.now_ms())
         {
             return reply.error(&err);

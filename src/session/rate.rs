@@ -1,11 +1,16 @@
 //! Per-client rate limits (F-RATE-CLIENT, spec/leancloud-im.md §6.6).
 //!
 //! Each client id has one token bucket per class of operation, shared by all its devices on
-//! this node: `send_per_minute` messages, `history_per_minute` history queries and
-//! `ops_per_minute` other operations (login, logout, conversation operations, online
-//! queries). A bucket holds a minute's worth and refills evenly, so a client may burst up to
-//! the limit and then goes at the limit's pace. Receive-acks, `read` and `echo` are not
-//! counted, and REST calls never come here.
+//! this node: `send_per_minute` messages, `history_per_minute` history and other read-only
+//! queries (`logs`, conversation, online-status, blacklist and mute-list queries), and
+//! `ops_per_minute` other operations (login, creating and joining conversations, membership,
+//! blacklist and mute changes, token refresh). A bucket holds a minute's worth and refills
+//! evenly, so a client may burst up to the limit and then goes at the limit's pace.
+//! Receive-acks, `read`, `echo` and logout are not counted, and REST calls never come here.
+//!
+//! Queries share the history bucket rather than the 30 a minute of other operations because
+//! the JS SDK looks up every conversation it has not seen when a message from it arrives:
+//! counted as operations, a busy client's incoming messages would be held back.
 //!
 //! LeanCloud ignored an operation over the limit, so the SDK's callback only timed out; here
 //! it is answered with 4116 MESSAGE_SENT_QUOTA_EXCEEDED ("command sent too fast", with the
@@ -30,7 +35,8 @@ const PRUNE_EVERY: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
     Send,
-    History,
+    /// History and other read-only queries.
+    Query,
     Other,
 }
 
@@ -38,7 +44,7 @@ impl Class {
     fn name(self) -> &'static str {
         match self {
             Class::Send => "messages",
-            Class::History => "history queries",
+            Class::Query => "queries",
             Class::Other => "operations",
         }
     }
@@ -136,7 +142,7 @@ mod tests {
         rate.take("bob", Class::Send, 20_000).unwrap();
         assert!(rate.take("alice", Class::Send, 20_000).is_err());
         for _ in 0..100 {
-            rate.take("alice", Class::History, 0).unwrap();
+            rate.take("alice", Class::Query, 0).unwrap();
         }
     }
 

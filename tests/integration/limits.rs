@@ -53,19 +53,24 @@ async fn sends_are_limited_per_client_and_refill_with_time() {
 }
 
 #[tokio::test]
-async fn history_and_other_operations_have_their_own_limits() {
+async fn queries_and_other_operations_have_their_own_limits() {
     let (server, clock) = server_at(|c| {
-        c.limits.history_per_minute = 2;
+        c.limits.history_per_minute = 3;
         c.limits.ops_per_minute = 3;
     });
     let mut alice = Client::login(&server, "alice").await; // op 1: the login
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await); // op 2
+    // History and conversation queries share a bucket.
     for _ in 0..2 {
         assert_eq!(alice.request(logs(&cid, |_| {})).await.cmd, Some(CommandType::Logs as i32));
     }
+    assert_eq!(alice.request(query_convs("{}", |_| {})).await.op, Some(OpType::Results as i32));
     assert!(quota_exceeded(&alice.request(logs(&cid, |_| {})).await));
-    assert_eq!(alice.request(query_convs("{}", |_| {})).await.op, Some(OpType::Results as i32)); // op 3
     assert!(quota_exceeded(&alice.request(query_convs("{}", |_| {})).await));
+    // Operations have their own.
+    let start = alice.request(start_conv(&["carol"], false, "{}")).await; // op 3
+    assert_eq!(start.op, Some(OpType::Started as i32));
+    assert!(quota_exceeded(&alice.request(start_conv(&["dave"], false, "{}")).await));
     // A login is an operation too.
     let mut again = Client::connect(&server).await;
     assert!(quota_exceeded(&again.request(open("alice")).await));
@@ -75,6 +80,7 @@ async fn history_and_other_operations_have_their_own_limits() {
     }
     clock.advance(20_000);
     assert_eq!(alice.request(query_convs("{}", |_| {})).await.op, Some(OpType::Results as i32));
+    assert_eq!(alice.request(start_conv(&["dave"], false, "{}")).await.op, Some(OpType::Started as i32));
     server.stop().await;
 }
 
