@@ -160,6 +160,45 @@ for (const version of [5, 4]) {
         await assert.rejects(peer(version, server, 'mallory'), (error) => error.code === 4102);
       }, { env: { XINSHI_SECURITY_LOGIN_SIGNATURE: 'true', XINSHI_SECURITY_CONVERSATION_SIGNATURE: 'true' } }));
 
+    test('join, quit, mute and block through the SDK, every factory signing', () =>
+      withServer(async (server, track) => {
+        const signed = { signKey: MASTER_KEY };
+        const alice = track(await peer(version, server, 'alice', signed));
+        const bob = track(await peer(version, server, 'bob', signed));
+        const carol = track(await peer(version, server, 'carol', signed));
+        const cid = await alice.call('createConversation', ['bob'], false, 'club');
+        await bob.call('waitFor', 'event', `invited:${cid}`);
+        await carol.call('join', cid);
+        await alice.call('waitFor', 'event', `membersjoined:${cid}:carol`);
+
+        const one = (id) => ({ successfulClientIds: [id], failures: 0 });
+        assert.deepEqual(await alice.call('moderate', 'muteMembers', cid, ['bob']), one('bob'));
+        await bob.call('waitFor', 'event', `muted:${cid}`);
+        await carol.call('waitFor', 'event', `membersmuted:${cid}:bob`);
+        await assert.rejects(bob.call('send', cid, 'may I?'), (error) => error.code === 4563);
+        assert.deepEqual(await alice.call('moderate', 'unmuteMembers', cid, ['bob']), one('bob'));
+        await bob.call('waitFor', 'event', `unmuted:${cid}`);
+        await bob.call('send', cid, 'thanks');
+
+        assert.deepEqual(await alice.call('moderate', 'blockMembers', cid, ['carol']), one('carol'));
+        await carol.call('waitFor', 'event', `blocked:${cid}`);
+        await carol.call('waitFor', 'event', `kicked:${cid}`);
+        await bob.call('waitFor', 'event', `membersblocked:${cid}:carol`);
+        assert.deepEqual(await alice.call('queryBlocked', cid), ['carol']);
+        await assert.rejects(carol.call('join', cid), (error) => error.code === 4548);
+
+        await bob.call('quit', cid);
+        await alice.call('waitFor', 'event', `membersleft:${cid}:bob`);
+        assert.deepEqual(await alice.call('members', cid), ['alice']);
+      }, {
+        env: {
+          XINSHI_SECURITY_LOGIN_SIGNATURE: 'true',
+          XINSHI_SECURITY_CONVERSATION_SIGNATURE: 'true',
+          XINSHI_SECURITY_BLACKLIST_SIGNATURE: 'true',
+          XINSHI_FEATURES_BLACKLIST: 'true',
+        },
+      }));
+
     test('a login with the same tag elsewhere raises conflict on the old device', () =>
       withServer(async (server, track) => {
         const mobile = { clientOptions: { tag: 'Mobile' } };

@@ -19,7 +19,7 @@ const ops = {
     if (rtmServers) options.RTMServers = rtmServers;
     if (noBinary) options.noBinary = true;
     realtime = new sdk.Realtime(options);
-    if (signKey) signWith(appId, signKey);
+    if (signKey) signWith(appId, signKey, version);
     for (const name of ['disconnect', 'schedule', 'retry', 'reconnect']) {
       realtime.on(name, () => events.push(name));
     }
@@ -34,6 +34,14 @@ const ops = {
       received.push({ id: message.id, cid: conversation.id, from: message.from, text: message.text });
     });
     client.on('invited', (payload, conversation) => events.push(`invited:${conversation.id}`));
+    // Membership, mute and blacklist events as `name:cid[:members]`.
+    for (const name of ['kicked', 'membersjoined', 'membersleft', 'muted', 'unmuted', 'membersmuted',
+      'blocked', 'unblocked', 'membersblocked']) {
+      client.on(name, (payload = {}, conversation) => {
+        const members = payload.members ? `:${[...payload.members].sort().join(',')}` : '';
+        events.push(`${name}:${conversation.id}${members}`);
+      });
+    }
     client.on('unreadmessagescountupdate', (conversations) => {
       for (const c of conversations) unread[c.id] = c.unreadMessagesCount;
     });
@@ -44,6 +52,27 @@ const ops = {
     const conversation = await client.getConversation(cid);
     const result = await conversation.add(ids);
     return { successfulClientIds: result.successfulClientIds, failures: result.failures.length };
+  },
+
+  async join(cid) {
+    await (await client.getConversation(cid)).join();
+    return true;
+  },
+
+  async quit(cid) {
+    await (await client.getConversation(cid)).quit();
+    return true;
+  },
+
+  // `verb` is one of muteMembers, unmuteMembers, blockMembers, unblockMembers.
+  async moderate(verb, cid, ids) {
+    const result = await (await client.getConversation(cid))[verb](ids);
+    return { successfulClientIds: result.successfulClientIds, failures: result.failures.length };
+  },
+
+  async queryBlocked(cid) {
+    const { results } = await (await client.getConversation(cid)).queryBlockedMembers();
+    return results;
   },
 
   async members(cid) {
@@ -120,7 +149,7 @@ const ops = {
 // What an app's server does (spec/leancloud-im.md §7): HMAC-SHA1 over the action's message
 // string, keyed by the master key. Here the "app server" lives in the peer.
 let signing = {};
-function signWith(appId, key) {
+function signWith(appId, key, version) {
   const sign = (message) => crypto.createHmac('sha1', key).update(message).digest('hex');
   const signed = (fields, action) => {
     const timestamp = Date.now();
@@ -134,6 +163,12 @@ function signWith(appId, key) {
       conversationId
         ? signed([clientId, conversationId, [...targetIds].sort().join(':')], action)
         : signed([clientId, [...targetIds].sort().join(':')]),
+    // 4.x hands this factory the client id first and the conversation id second, against its
+    // own docs; an app that worked with LeanCloud swapped them back, as this one does.
+    blacklistSignatureFactory: (first, second, targetIds, action) => {
+      const [conversationId, clientId] = version === 4 ? [second, first] : [first, second];
+      return signed([clientId, conversationId, [...targetIds].sort().join(':')], action);
+    },
   };
 }
 
