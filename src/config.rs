@@ -243,6 +243,9 @@ impl Config {
         {
             return Err(ConfigError::Invalid("server.tls_listen needs server.tls_cert and server.tls_key".into()));
         }
+        if self.security.signature_ttl_secs == 0 {
+            return Err(ConfigError::Invalid("security.signature_ttl_secs must be at least 1".into()));
+        }
         if self.storage.max_batch == 0 {
             return Err(ConfigError::Invalid("storage.max_batch must be at least 1".into()));
         }

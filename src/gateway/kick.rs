@@ -58,7 +58,8 @@ fn answer(req: &HttpRequest, node: &Node, client: Option<String>, reason: Option
 
 /// Ends every session of `client` with 4115 and revokes its credentials.
 pub fn kick_client(node: &Node, client: &str, reason: Option<String>) {
-    node.tokens.revoke(client, node.now_ms());
+    let signature_ttl_ms = node.config.security.signature_ttl_secs as i64 * 1000;
+    node.tokens.revoke(client, node.now_ms(), signature_ttl_ms);
     for session in node.presence.sessions(client) {
         let _ = session.actor.cast(SessionMsg::Closed { code: Code::KickedByApp, reason: reason.clone() });
     }

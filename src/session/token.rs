@@ -65,10 +65,13 @@ impl Tokens {
         self.check(token, client, now_ms).is_some()
     }
 
-    /// Revokes every token of `client` and voids signatures made up to `now_ms`.
-    pub fn revoke(&self, client: &str, now_ms: i64) {
+    /// Revokes every token of `client` and voids signatures made up to `now_ms`. Kicks
+    /// older than `forget_after_ms` are forgotten: signatures made before them have expired.
+    pub fn revoke(&self, client: &str, now_ms: i64, forget_after_ms: i64) {
         self.grants.lock().retain(|_, g| g.client != client);
-        self.kicked.lock().insert(client.to_owned(), now_ms);
+        let mut kicked = self.kicked.lock();
+        kicked.retain(|_, at| now_ms - *at <= forget_after_ms);
+        kicked.insert(client.to_owned(), now_ms);
     }
 
     /// When `client` was last kicked by the app.
@@ -99,10 +102,13 @@ mod tests {
         let login = Login { tag: None, device: "d".into() };
         let alice = tokens.issue("alice", &login, 1_000, 60);
         let bob = tokens.issue("bob", &login, 1_000, 60);
-        tokens.revoke("alice", 2_000);
+        tokens.revoke("alice", 2_000, 10_000);
         assert!(!tokens.is_valid(&alice, "alice", 2_000));
         assert!(tokens.is_valid(&bob, "bob", 2_000));
         assert_eq!(tokens.revoked_at("alice"), Some(2_000));
         assert_eq!(tokens.revoked_at("bob"), None);
+        tokens.revoke("bob", 13_000, 10_000);
+        assert_eq!(tokens.revoked_at("alice"), None, "forgotten once older signatures expired");
+        assert_eq!(tokens.revoked_at("bob"), Some(13_000));
     }
 }
