@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::event::{Event, notify};
 use super::members::Verdicts;
+use super::page_size;
 use super::state::ConvState;
 use crate::error::{Code, ImError};
 use crate::ids;
@@ -26,10 +27,6 @@ use crate::store::blacklist::List;
 
 /// Most clients one conversation may block.
 pub const MAX_BLOCKED: usize = 500;
-
-/// Page size of `query` when the client names none, and the most it may ask for.
-const DEFAULT_PAGE: usize = 10;
-const MAX_PAGE: usize = 100;
 
 /// A `blacklist` command with `srcCid`, as the session actor hands it over.
 #[derive(Debug)]
@@ -132,7 +129,7 @@ impl ConvState {
     }
 
     fn query_blocked(&self, msg: &BlacklistCommand) -> Result<GenericCommand, ImError> {
-        let limit = msg.limit.filter(|l| *l > 0).map_or(DEFAULT_PAGE, |l| (l as usize).min(MAX_PAGE));
+        let limit = page_size(msg.limit);
         let page = self.node.store.blocked(List::Conversation, &self.cid, msg.next.as_deref(), limit)?;
         let answer = BlacklistCommand {
             src_cid: Some(self.cid.to_string()),

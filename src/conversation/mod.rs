@@ -72,6 +72,12 @@ pub enum ConvMsg {
     FlushMarks,
 }
 
+/// Entries per page of a list query (blacklist, mute list): `limit`, 10 when the client
+/// names none, at most 100.
+pub fn page_size(limit: Option<i32>) -> usize {
+    limit.filter(|l| *l > 0).map_or(10, |l| (l as usize).min(100))
+}
+
 /// How long a delivered mark that nothing waits on may stay unsaved, unless a message
 /// append takes it along first.
 const MARK_FLUSH_DELAY: Duration = Duration::from_millis(500);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::event::{Event, notify};
 use super::members::Verdicts;
+use super::page_size;
 use super::state::ConvState;
 use crate::error::{Code, ImError};
 use crate::ids;
@@ -25,9 +26,6 @@ use crate::session::Reply;
 
 /// Most clients muted in one conversation.
 pub const MAX_SILENCED: usize = 500;
-
-const DEFAULT_PAGE: usize = 10;
-const MAX_PAGE: usize = 100;
 
 /// A `shutup` command, as the session actor hands it over.
 #[derive(Debug)]
@@ -108,7 +106,7 @@ impl ConvState {
     }
 
     fn query_silenced(&self, conv: &ConvCommand) -> Result<GenericCommand, ImError> {
-        let limit = conv.limit.filter(|l| *l > 0).map_or(DEFAULT_PAGE, |l| (l as usize).min(MAX_PAGE));
+        let limit = page_size(conv.limit);
         let after = conv.next.as_deref().unwrap_or("");
         let rest: Vec<&String> = self.silenced.iter().filter(|s| s.as_str() > after).collect();
         let page: Vec<String> = rest.iter().take(limit).map(|s| s.to_string()).collect();

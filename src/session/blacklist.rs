@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use super::Reply;
-use crate::conversation::{BlacklistReq, ConvOp};
+use crate::conversation::{BlacklistReq, ConvOp, page_size};
 use crate::error::ImError;
 use crate::im_err;
 use crate::node::Node;
@@ -26,8 +26,6 @@ use crate::store::blacklist::List;
 /// Most conversations one client may block (the docs give no number; a conversation's own
 /// list holds 500).
 const MAX_BLOCKED_CONVERSATIONS: usize = 500;
-const DEFAULT_PAGE: usize = 10;
-const MAX_PAGE: usize = 100;
 
 pub async fn blacklist(node: &Arc<Node>, client: &Arc<str>, reply: Reply, op: Option<OpType>, msg: BlacklistCommand) {
     if !node.config.features.blacklist {
@@ -71,7 +69,7 @@ fn own_list(node: &Node, client: &str, op: OpType, msg: &BlacklistCommand) -> Re
             (op, BlacklistCommand { allowed_pids: cids, ..Default::default() })
         }
         OpType::Query => {
-            let limit = msg.limit.filter(|l| *l > 0).map_or(DEFAULT_PAGE, |l| (l as usize).min(MAX_PAGE));
+            let limit = page_size(msg.limit);
             let page = store.blocked(List::Client, client, msg.next.as_deref(), limit)?;
             (
                 OpType::QueryResult,

@@ -33,7 +33,7 @@ use crate::gateway::outbox::Outbox;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
-use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand};
+use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType, SessionCommand};
 
 /// Messages of a session actor.
 #[derive(Debug, RactorMessage)]
@@ -176,12 +176,17 @@ impl SessionState {
                 conversation::query::query(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
             }
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
-                self.members(reply, op == OpType::Add, cmd.conv_message.unwrap_or_default())
+                let add = op == OpType::Add;
+                self.to_conversation(reply, cmd.conv_message.unwrap_or_default(), |from, reply, conv| {
+                    ConvOp::Members(Box::new(MembersReq { from, reply, add, conv }))
+                })
             }
             (
                 Some(CommandType::Conv),
                 Some(op @ (OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup)),
-            ) => self.shutup(reply, op, cmd.conv_message.unwrap_or_default()),
+            ) => self.to_conversation(reply, cmd.conv_message.unwrap_or_default(), |from, reply, conv| {
+                ConvOp::Shutup(Box::new(ShutupReq { from, reply, op, conv }))
+            }),
             (Some(CommandType::Blacklist), op) => {
                 blacklist::blacklist(node, &self.client, reply, op, cmd.blacklist_message.unwrap_or_default()).await
             }
@@ -205,22 +210,17 @@ impl SessionState {
         }
     }
 
-    /// `conv/add` / `conv/remove`: handled by the conversation's actor.
-    fn members(&self, reply: Reply, add: bool, conv: crate::protocol::ConvCommand) {
+    /// Hands a `conv` command to the actor of the conversation it names (`cid`).
+    fn to_conversation(
+        &self,
+        reply: Reply,
+        conv: ConvCommand,
+        op: impl FnOnce(Arc<str>, Reply, ConvCommand) -> ConvOp,
+    ) {
         let Some(cid) = conv.cid.clone().filter(|cid| !cid.is_empty()) else {
             return reply.error(&im_err!(ConversationNotFound, "no conversation id (cid)"));
         };
-        let req = MembersReq { from: self.client.clone(), reply, add, conv };
-        self.node.to_conversation(&cid, ConvOp::Members(Box::new(req)));
-    }
-
-    /// Muting members: handled by the conversation's actor.
-    fn shutup(&self, reply: Reply, op: OpType, conv: crate::protocol::ConvCommand) {
-        let Some(cid) = conv.cid.clone().filter(|cid| !cid.is_empty()) else {
-            return reply.error(&im_err!(ConversationNotFound, "no conversation id (cid)"));
-        };
-        let req = ShutupReq { from: self.client.clone(), reply, op, conv };
-        self.node.to_conversation(&cid, ConvOp::Shutup(Box::new(req)));
+        self.node.to_conversation(&cid, op(self.client.clone(), reply, conv));
     }
 
     fn direct(&self, reply: Reply, cmd: GenericCommand) {

@@ -2,7 +2,6 @@
 //! blocking conversations, and what that does to joining and adding.
 
 use crate::client::*;
-use crate::members::members_cmd;
 use xinshi::protocol::frame;
 use xinshi::protocol::*;
 
@@ -77,9 +76,9 @@ async fn a_conversation_blocks_a_member_who_then_cannot_come_back() {
     assert_eq!(conv_op(&mut alice).await, OpType::MembersLeft);
 
     assert_eq!(error_code(&bob.request(direct(&cid, "let me in", None)).await), 4401);
-    let rejoin = bob.request(members_cmd(OpType::Add, &cid, &["bob"])).await;
+    let rejoin = bob.request(conv_members(OpType::Add, &cid, &["bob"])).await;
     assert_eq!(failed_codes(&rejoin), vec![4548]);
-    let readd = alice.request(members_cmd(OpType::Add, &cid, &["bob", "dave"])).await;
+    let readd = alice.request(conv_members(OpType::Add, &cid, &["bob", "dave"])).await;
     assert_eq!(readd.conv_message.as_ref().unwrap().allowed_pids, vec!["dave"]);
     assert_eq!(failed_codes(&readd), vec![4548]);
     assert_eq!(error_code(&bob.request(conv_blacklist(OpType::Unblock, &cid, &["bob"])).await), 4309);
@@ -92,7 +91,7 @@ async fn a_conversation_blocks_a_member_who_then_cannot_come_back() {
     let reply = alice.request(conv_blacklist(OpType::Unblock, &cid, &["bob"])).await;
     assert_eq!(answer(&reply, OpType::Unblocked).allowed_pids, vec!["bob"]);
     assert_eq!(conv_op(&mut bob).await, OpType::Unblocked);
-    let rejoin = bob.request(members_cmd(OpType::Add, &cid, &["bob"])).await;
+    let rejoin = bob.request(conv_members(OpType::Add, &cid, &["bob"])).await;
     assert_eq!(rejoin.conv_message.unwrap().allowed_pids, vec!["bob"]);
     server.stop().await;
 }
@@ -122,7 +121,7 @@ async fn a_client_blocks_a_conversation_so_nobody_can_add_it() {
 
     let reply = carol.request(client_blacklist(OpType::Block, "carol", &[&cid])).await;
     assert_eq!(answer(&reply, OpType::Blocked).allowed_pids, vec![cid.clone()]);
-    assert_eq!(failed_codes(&alice.request(members_cmd(OpType::Add, &cid, &["carol"])).await), vec![4548]);
+    assert_eq!(failed_codes(&alice.request(conv_members(OpType::Add, &cid, &["carol"])).await), vec![4548]);
     let listed = answer(&carol.request(client_blacklist(OpType::Query, "carol", &[])).await, OpType::QueryResult);
     assert_eq!(listed.blocked_cids, vec![cid.clone()]);
     let checked = carol.request(client_blacklist(OpType::CheckBlock, "carol", &[&cid, "other"])).await;
@@ -130,7 +129,7 @@ async fn a_client_blocks_a_conversation_so_nobody_can_add_it() {
     assert_eq!(error_code(&alice.request(client_blacklist(OpType::Block, "carol", &[&cid])).await), 4309);
 
     answer(&carol.request(client_blacklist(OpType::Unblock, "carol", &[&cid])).await, OpType::Unblocked);
-    let added = alice.request(members_cmd(OpType::Add, &cid, &["carol"])).await;
+    let added = alice.request(conv_members(OpType::Add, &cid, &["carol"])).await;
     assert_eq!(added.conv_message.unwrap().allowed_pids, vec!["carol"]);
     server.stop().await;
 }

@@ -330,6 +330,18 @@ pub fn start_conv(members: &[&str], unique: bool, attrs: &str) -> GenericCommand
     }
 }
 
+/// A `conv` command naming a conversation and members (`add`, `remove`, `add_shutup`, …).
+pub fn conv_members(op: OpType, cid: &str, m: &[&str]) -> GenericCommand {
+    GenericCommand {
+        conv_message: Some(ConvCommand {
+            cid: Some(cid.into()),
+            m: m.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..frame::command(CommandType::Conv, Some(op))
+    }
+}
+
 pub fn direct(cid: &str, text: &str, dt: Option<&str>) -> GenericCommand {
     GenericCommand {
         direct_message: Some(DirectCommand {

@@ -1,19 +1,7 @@
 //! `conv/add` and `conv/remove`: join, invite, quit, kick, their events and partial failures.
 
 use crate::client::*;
-use xinshi::protocol::frame;
 use xinshi::protocol::*;
-
-pub fn members_cmd(op: OpType, cid: &str, m: &[&str]) -> GenericCommand {
-    GenericCommand {
-        conv_message: Some(ConvCommand {
-            cid: Some(cid.into()),
-            m: m.iter().map(|m| m.to_string()).collect(),
-            ..Default::default()
-        }),
-        ..frame::command(CommandType::Conv, Some(op))
-    }
-}
 
 /// `(allowedPids, [(code, pids)])` of an `added` / `removed` reply.
 fn verdicts(reply: &GenericCommand, op: OpType) -> (Vec<String>, Vec<(i32, Vec<String>)>) {
@@ -38,7 +26,7 @@ async fn invite_and_kick_reach_everyone_concerned() {
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
     assert_eq!(conv_event(&mut bob).await.0, OpType::Joined);
 
-    let reply = alice.request(members_cmd(OpType::Add, &cid, &["carol"])).await;
+    let reply = alice.request(conv_members(OpType::Add, &cid, &["carol"])).await;
     assert_eq!(verdicts(&reply, OpType::Added), (vec!["carol".to_string()], vec![]));
     assert_eq!(conv_event(&mut carol).await, (OpType::Joined, "alice".into(), vec![]));
     let joined = (OpType::MembersJoined, "alice".to_string(), vec!["carol".to_string()]);
@@ -49,7 +37,7 @@ async fn invite_and_kick_reach_everyone_concerned() {
     acked(&carol.request(direct(&cid, "hi all", None)).await);
     assert_eq!(bob.next_push_of(CommandType::Direct).await.direct_message.unwrap().msg.unwrap(), "hi all");
 
-    let reply = bob.request(members_cmd(OpType::Remove, &cid, &["carol"])).await;
+    let reply = bob.request(conv_members(OpType::Remove, &cid, &["carol"])).await;
     assert_eq!(verdicts(&reply, OpType::Removed), (vec!["carol".to_string()], vec![]));
     assert_eq!(conv_event(&mut carol).await, (OpType::Left, "bob".into(), vec![]));
     let left = (OpType::MembersLeft, "bob".to_string(), vec!["carol".to_string()]);
@@ -69,23 +57,23 @@ async fn join_and_quit() {
     let mut dave = Client::login(&server, "dave").await;
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
 
-    let reply = dave.request(members_cmd(OpType::Add, &cid, &["dave"])).await;
+    let reply = dave.request(conv_members(OpType::Add, &cid, &["dave"])).await;
     assert_eq!(verdicts(&reply, OpType::Added).0, vec!["dave"]);
     let joined = (OpType::MembersJoined, "dave".to_string(), vec!["dave".to_string()]);
     assert_eq!(conv_event(&mut dave).await, joined, "a joiner sees members_joined, not joined");
     assert_eq!(conv_event(&mut alice).await, joined);
 
-    let reply = dave.request(members_cmd(OpType::Remove, &cid, &["dave"])).await;
+    let reply = dave.request(conv_members(OpType::Remove, &cid, &["dave"])).await;
     assert_eq!(verdicts(&reply, OpType::Removed).0, vec!["dave"]);
     assert_eq!(conv_event(&mut dave).await, (OpType::Left, "dave".into(), vec![]));
     assert_eq!(conv_event(&mut alice).await, (OpType::MembersLeft, "dave".into(), vec!["dave".to_string()]));
     dave.expect_silence(200).await;
 
     // A non-member may join but not invite or kick.
-    assert_eq!(error_code(&dave.request(members_cmd(OpType::Add, &cid, &["erin"])).await), 4309);
-    assert_eq!(error_code(&dave.request(members_cmd(OpType::Remove, &cid, &["bob"])).await), 4309);
+    assert_eq!(error_code(&dave.request(conv_members(OpType::Add, &cid, &["erin"])).await), 4309);
+    assert_eq!(error_code(&dave.request(conv_members(OpType::Remove, &cid, &["bob"])).await), 4309);
     // No such conversation.
-    let reply = dave.request(members_cmd(OpType::Add, &"0".repeat(24), &["dave"])).await;
+    let reply = dave.request(conv_members(OpType::Add, &"0".repeat(24), &["dave"])).await;
     assert_eq!(error_code(&reply), 4303);
     server.stop().await;
 }
@@ -95,7 +83,7 @@ async fn partial_failures_are_listed_per_reason() {
     let server = TestServer::start_with(|c| c.limits.max_members = 4);
     let mut alice = Client::login(&server, "alice").await;
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
-    let reply = alice.request(members_cmd(OpType::Add, &cid, &["bob", "carol", "9bad", "dave", "erin"])).await;
+    let reply = alice.request(conv_members(OpType::Add, &cid, &["bob", "carol", "9bad", "dave", "erin"])).await;
     let (allowed, failed) = verdicts(&reply, OpType::Added);
     assert_eq!(allowed, vec!["bob", "carol", "dave"]);
     assert_eq!(failed, vec![(4103, vec!["9bad".to_string()]), (4304, vec!["erin".to_string()])]);
@@ -104,10 +92,10 @@ async fn partial_failures_are_listed_per_reason() {
 
     // The creator may neither quit nor be removed.
     let mut bob = Client::login(&server, "bob").await;
-    let reply = bob.request(members_cmd(OpType::Remove, &cid, &["alice", "carol"])).await;
+    let reply = bob.request(conv_members(OpType::Remove, &cid, &["alice", "carol"])).await;
     let (allowed, failed) = verdicts(&reply, OpType::Removed);
     assert_eq!((allowed, failed), (vec!["carol".to_string()], vec![(4324, vec!["alice".to_string()])]));
-    let reply = alice.request(members_cmd(OpType::Remove, &cid, &["alice"])).await;
+    let reply = alice.request(conv_members(OpType::Remove, &cid, &["alice"])).await;
     assert_eq!(reply.conv_message.unwrap().failed_pids[0].reason, "CONVERSATION_NEED_OWNER");
     server.stop().await;
 }

@@ -1,19 +1,7 @@
 //! Muting members (spec/leancloud-im.md §6.2): `conv/add_shutup` and friends.
 
 use crate::client::*;
-use xinshi::protocol::frame;
 use xinshi::protocol::*;
-
-pub fn shutup_cmd(op: OpType, cid: &str, m: &[&str]) -> GenericCommand {
-    GenericCommand {
-        conv_message: Some(ConvCommand {
-            cid: Some(cid.into()),
-            m: m.iter().map(|m| m.to_string()).collect(),
-            ..Default::default()
-        }),
-        ..frame::command(CommandType::Conv, Some(op))
-    }
-}
 
 /// The next conv push: `(op, m)`.
 async fn conv_event(client: &mut Client) -> (OpType, Vec<String>) {
@@ -34,7 +22,7 @@ async fn a_muted_member_cannot_send_but_still_receives() {
     let cid = started_cid(&alice.request(start_conv(&["bob", "carol"], false, "{}")).await);
     assert_eq!(conv_event(&mut bob).await.0, OpType::Joined);
 
-    let reply = alice.request(shutup_cmd(OpType::AddShutup, &cid, &["bob", "9bad"])).await;
+    let reply = alice.request(conv_members(OpType::AddShutup, &cid, &["bob", "9bad"])).await;
     assert_eq!(reply.op, Some(OpType::ShutupAdded as i32), "{reply:?}");
     let conv = reply.conv_message.unwrap();
     assert_eq!(conv.allowed_pids, vec!["bob"]);
@@ -49,8 +37,8 @@ async fn a_muted_member_cannot_send_but_still_receives() {
     acked(&alice.request(direct(&cid, "you may listen", None)).await);
     assert_eq!(bob.next_push_of(CommandType::Direct).await.direct_message.unwrap().msg.unwrap(), "you may listen");
 
-    assert_eq!(m_of(&alice.request(shutup_cmd(OpType::QueryShutup, &cid, &[])).await, OpType::ShutupResult), ["bob"]);
-    let checked = alice.request(shutup_cmd(OpType::CheckShutup, &cid, &["bob", "carol"])).await;
+    assert_eq!(m_of(&alice.request(conv_members(OpType::QueryShutup, &cid, &[])).await, OpType::ShutupResult), ["bob"]);
+    let checked = alice.request(conv_members(OpType::CheckShutup, &cid, &["bob", "carol"])).await;
     assert_eq!(m_of(&checked, OpType::CheckResult), ["bob"]);
 
     // It is stored: still muted after a restart.
@@ -59,7 +47,7 @@ async fn a_muted_member_cannot_send_but_still_receives() {
     let mut alice = Client::login(&server, "alice").await;
     assert_eq!(error_code(&bob.request(direct(&cid, "after the restart?", None)).await), 4563);
 
-    let reply = alice.request(shutup_cmd(OpType::RemoveShutup, &cid, &["bob"])).await;
+    let reply = alice.request(conv_members(OpType::RemoveShutup, &cid, &["bob"])).await;
     assert_eq!(reply.op, Some(OpType::ShutupRemoved as i32));
     assert_eq!(conv_event(&mut bob).await, (OpType::Unshutuped, vec![]));
     acked(&bob.request(direct(&cid, "thank you", None)).await);
@@ -72,16 +60,16 @@ async fn only_members_mute_and_the_list_has_a_cap() {
     let mut alice = Client::login(&server, "alice").await;
     let mut dave = Client::login(&server, "dave").await;
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
-    assert_eq!(error_code(&dave.request(shutup_cmd(OpType::AddShutup, &cid, &["bob"])).await), 4309);
+    assert_eq!(error_code(&dave.request(conv_members(OpType::AddShutup, &cid, &["bob"])).await), 4309);
 
     let many: Vec<String> = (0..501).map(|n| format!("u{n:03}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let reply = alice.request(shutup_cmd(OpType::AddShutup, &cid, &many)).await;
+    let reply = alice.request(conv_members(OpType::AddShutup, &cid, &many)).await;
     let conv = reply.conv_message.unwrap();
     assert_eq!(conv.allowed_pids.len(), 500);
     assert_eq!((conv.failed_pids[0].code, conv.failed_pids[0].pids.clone()), (4561, vec!["u500".to_string()]));
 
-    let mut query = shutup_cmd(OpType::QueryShutup, &cid, &[]);
+    let mut query = conv_members(OpType::QueryShutup, &cid, &[]);
     query.conv_message.as_mut().unwrap().limit = Some(300);
     let first = alice.request(query.clone()).await.conv_message.unwrap();
     assert_eq!((first.m.len(), first.next.as_deref()), (100, Some("u099")), "at most 100 a page");

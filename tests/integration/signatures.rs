@@ -217,7 +217,7 @@ fn signed_members_as(
     sorted.sort();
     let joined = sorted.join(":");
     let (s, t, n) = signature(server, how, |t, n| format!("{APP_ID}:{from}:{cid}:{joined}:{t}:{n}:{action}"));
-    let mut cmd = crate::members::members_cmd(op, cid, m);
+    let mut cmd = conv_members(op, cid, m);
     let conv = cmd.conv_message.as_mut().unwrap();
     (conv.s, conv.t, conv.n) = (s, t, n);
     cmd
@@ -317,14 +317,13 @@ async fn block_and_unblock_need_valid_signatures_when_switched_on() {
 
 #[tokio::test]
 async fn muting_members_needs_no_signature() {
-    use crate::shutup::shutup_cmd;
     let (server, _clock) = signed_server(|c| c.security.conversation_signature = true);
     let mut alice = Client::login(&server, "alice").await;
     let start = signed_start(&server, "alice", &["alice", "bob"], &["alice", "bob"], Sig::Valid);
     let cid = started_cid(&alice.request(start).await);
-    let reply = alice.request(shutup_cmd(OpType::AddShutup, &cid, &["bob"])).await;
+    let reply = alice.request(conv_members(OpType::AddShutup, &cid, &["bob"])).await;
     assert_eq!(reply.op, Some(OpType::ShutupAdded as i32), "{reply:?}");
-    let reply = alice.request(shutup_cmd(OpType::RemoveShutup, &cid, &["bob"])).await;
+    let reply = alice.request(conv_members(OpType::RemoveShutup, &cid, &["bob"])).await;
     assert_eq!(reply.op, Some(OpType::ShutupRemoved as i32), "{reply:?}");
     server.stop().await;
 }
