@@ -204,6 +204,12 @@ impl Socket {
         if let Some(index) = self.clients.iter().position(|c| c.id == opening.client) {
             self.clients.remove(index).actor.stop(None);
         }
+        // A tagged login looks at the client's sessions and joins them as one step.
+        let node = self.node.clone();
+        let _tagging = match opening.login.tag {
+            Some(_) => Some(node.presence.login_lock(&opening.client).lock().await),
+            None => None,
+        };
         if let Err(err) = take_tag(&self.node, &opening) {
             return self.send(&frame::error(cmd.i, &err));
         }

@@ -66,7 +66,7 @@ pub struct SessionState {
     pub id: u64,
     /// The device tag and device.
     pub login: Login,
-    /// The login, until `opened` has been sent.
+    /// The login, until the `unread` summary has been sent.
     opening: Option<open::Opening>,
 }
 
@@ -79,23 +79,26 @@ impl Actor for SessionActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<SessionMsg>,
+        myself: ActorRef<SessionMsg>,
         args: SessionArgs,
     ) -> Result<SessionState, ActorProcessingErr> {
         let client = args.open.client.clone();
         let login = args.open.login.clone();
-        Ok(SessionState { node: args.node, outbox: args.outbox, client, id: args.id, login, opening: Some(args.open) })
+        let state = SessionState { node: args.node, outbox: args.outbox, client, id: args.id, login, opening: None };
+        // Online before `spawn` returns, so the socket's login lock covers it (device tags).
+        open::opened(&state, &myself, &args.open);
+        Ok(SessionState { opening: Some(args.open), ..state })
     }
 
     async fn post_start(
         &self,
-        myself: ActorRef<SessionMsg>,
+        _myself: ActorRef<SessionMsg>,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(opening) = state.opening.take() {
             // Boxed, like `dispatch` below: an actor's task is allocated at the size of its
             // largest state, and these futures are big (see `docs/benchmarks.md`, idle).
-            Box::pin(open::opened(state, &myself, opening)).await;
+            Box::pin(open::unread(state, opening)).await;
         }
         Ok(())
     }

@@ -82,15 +82,15 @@ pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
 /// The tag that means "no single-device rule".
 pub const DEFAULT_TAG: &str = "default";
 
-/// Runs in the new session actor: `opened`, presence, `unread`.
-pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening: Opening) {
-    let node = state.node.clone();
-    let now = node.now_ms();
+/// Runs as the new session actor starts: `opened`, then the session joins presence (so no
+/// push can overtake `opened`).
+pub fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening: &Opening) {
+    let node = &state.node;
     let opened = GenericCommand {
         peer_id: Some(opening.client.to_string()),
-        server_ts: Some(now),
+        server_ts: Some(node.now_ms()),
         session_message: Some(SessionCommand {
-            st: Some(opening.token),
+            st: Some(opening.token.clone()),
             st_ttl: Some(node.config.limits.session_token_ttl_secs as i32),
             ..Default::default()
         }),
@@ -104,7 +104,11 @@ pub async fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening
         login: opening.login.clone(),
     };
     node.presence.register(&opening.client, entry);
+}
 
+/// Runs once the session actor has started: the `unread` summary.
+pub async fn unread(state: &SessionState, opening: Opening) {
+    let node = state.node.clone();
     let client = opening.client.clone();
     let since = opening.since;
     let convs = match node.blocking(move |node| unread_tuples(node, &client, since)).await {

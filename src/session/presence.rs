@@ -30,17 +30,29 @@ pub struct SessionEntry {
 pub struct Presence {
     hasher: RandomState,
     shards: Vec<RwLock<HashMap<Arc<str>, Vec<SessionEntry>>>>,
+    /// Held while a login of a client with a device tag looks at that client's sessions and
+    /// starts its own, so two logins with one tag cannot both miss each other.
+    login_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl Default for Presence {
     fn default() -> Self {
-        Presence { hasher: RandomState::new(), shards: (0..SHARDS).map(|_| RwLock::default()).collect() }
+        Presence {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            login_locks: (0..SHARDS).map(|_| tokio::sync::Mutex::default()).collect(),
+        }
     }
 }
 
 impl Presence {
     fn shard(&self, client: &str) -> &RwLock<HashMap<Arc<str>, Vec<SessionEntry>>> {
         &self.shards[self.hasher.hash_one(client) as usize % SHARDS]
+    }
+
+    /// The lock serialising tagged logins of `client` (see `login_locks`).
+    pub fn login_lock(&self, client: &str) -> &tokio::sync::Mutex<()> {
+        &self.login_locks[self.hasher.hash_one(client) as usize % SHARDS]
     }
 
     pub fn register(&self, client: &Arc<str>, entry: SessionEntry) {

@@ -175,3 +175,25 @@ async fn a_forced_logout_closes_every_device_with_4115_and_revokes_tokens() {
     eventually("bob's sessions end", || online_sessions(&server, "bob") == 0).await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn two_devices_logging_in_at_once_leave_one_holder_of_the_tag() {
+    let server = TestServer::start();
+    for round in 0..20 {
+        let client = format!("racer{round}");
+        let mut a = Client::connect(&server).await;
+        let mut b = Client::connect(&server).await;
+        let (ia, ib) = tokio::join!(
+            a.send_request(open_tagged(&client, Some("Mobile"), "device-a")),
+            b.send_request(open_tagged(&client, Some("Mobile"), "device-b")),
+        );
+        for (socket, i) in [(&mut a, ia), (&mut b, ib)] {
+            while !socket.inbox.iter().any(|c| c.i == Some(i)) {
+                let got = socket.recv().await.unwrap();
+                socket.inbox.push_back(got);
+            }
+        }
+        eventually("one device holds the tag", || online_sessions(&server, &client) == 1).await;
+    }
+    server.stop().await;
+}
