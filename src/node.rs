@@ -34,11 +34,14 @@ impl Node {
     /// Opens the store and builds the node. `core` is the runtime for conversation actors.
     pub fn open(config: Config, clock: Arc<dyn Clock>, core: tokio::runtime::Handle) -> Result<Arc<Node>, StoreError> {
         let store = Store::open_embedded(&config.storage.data_dir, config.storage.max_batch)?;
+        let tokens = Tokens::default();
+        let signature_ttl_ms = config.security.signature_ttl_secs as i64 * 1000;
+        tokens.restore_kicks(store.kicks_since(clock.now_ms() - signature_ttl_ms)?);
         Ok(Arc::new(Node {
             clock,
             store,
             presence: Presence::default(),
-            tokens: Tokens::default(),
+            tokens,
             rate: RateLimits::new(&config.limits),
             connections: AtomicUsize::new(0),
             convs: Directory::default(),

@@ -3,9 +3,12 @@
 //! - `POST /1.2/rtm/clients/{client_id}/kick` with `{"reason": "…"}`
 //! - `POST /1.1/rtm/client/kick` with `{"client_id": "…", "reason": "…"}` (legacy)
 //!
-//! Every online session of the client gets `session/closed {code: 4115, reason}` and ends;
-//! its session tokens are revoked and login signatures made until now stop working, so an
-//! app that stops signing for a user and then kicks it keeps it out. Answers `{}`.
+//! The kick is stored first (a restart must not revive what it voided). Then every online
+//! session of the client gets `session/closed {code: 4115, reason}` and ends; its session
+//! tokens are revoked and signatures made for it until now stop working, so an app that stops
+//! signing for a user and then kicks it keeps it out. Answers `{}`.
+
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,7 +17,7 @@ use serde_json::json;
 
 use super::rest::{Key, credential, unauthorized};
 use super::{AppState, json_error};
-use crate::error::Code;
+use crate::error::{Code, ImError};
 use crate::node::Node;
 use crate::session::SessionMsg;
 
@@ -35,16 +38,16 @@ pub async fn kick(
     body: Option<web::Json<KickBody>>,
 ) -> HttpResponse {
     let body = body.map(web::Json::into_inner).unwrap_or_default();
-    answer(&req, &state.node, Some(path.into_inner()), body.reason)
+    answer(&req, &state.node, Some(path.into_inner()), body.reason).await
 }
 
 /// `POST /1.1/rtm/client/kick`.
 pub async fn kick_legacy(req: HttpRequest, state: web::Data<AppState>, body: web::Json<KickBody>) -> HttpResponse {
     let body = body.into_inner();
-    answer(&req, &state.node, body.client_id, body.reason)
+    answer(&req, &state.node, body.client_id, body.reason).await
 }
 
-fn answer(req: &HttpRequest, node: &Node, client: Option<String>, reason: Option<String>) -> HttpResponse {
+async fn answer(req: &HttpRequest, node: &Arc<Node>, client: Option<String>, reason: Option<String>) -> HttpResponse {
     if credential(req, &node.config.app) != Some(Key::Master) {
         return unauthorized();
     }
@@ -52,15 +55,22 @@ fn answer(req: &HttpRequest, node: &Node, client: Option<String>, reason: Option
         return json_error(StatusCode::BAD_REQUEST, 1, "client_id is required");
     };
     let reason = reason.map(|r| r.chars().take(MAX_REASON_CHARS).collect::<String>());
-    kick_client(node, &client, reason);
-    HttpResponse::Ok().json(json!({}))
+    match kick_client(node, &client, reason).await {
+        Ok(()) => HttpResponse::Ok().json(json!({})),
+        Err(err) => json_error(StatusCode::INTERNAL_SERVER_ERROR, err.code.number(), err.code.reason()),
+    }
 }
 
-/// Ends every session of `client` with 4115 and revokes its credentials.
-pub fn kick_client(node: &Node, client: &str, reason: Option<String>) {
+/// Records the kick, then ends every session of `client` with 4115 and revokes its
+/// credentials.
+pub async fn kick_client(node: &Arc<Node>, client: &str, reason: Option<String>) -> Result<(), ImError> {
+    let now = node.now_ms();
+    let kicked = client.to_owned();
+    node.blocking(move |node| Ok(node.store.record_kick(&kicked, now)?)).await?;
     let signature_ttl_ms = node.config.security.signature_ttl_secs as i64 * 1000;
-    node.tokens.revoke(client, node.now_ms(), signature_ttl_ms);
+    node.tokens.revoke(client, now, signature_ttl_ms);
     for session in node.presence.sessions(client) {
         let _ = session.actor.cast(SessionMsg::Closed { code: Code::KickedByApp, reason: reason.clone() });
     }
+    Ok(())
 }

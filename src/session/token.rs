@@ -7,8 +7,9 @@
 //! rules. A kick by the app (`POST …/clients/{id}/kick`) revokes every token of the client and
 //! voids signatures made before it.
 //!
-//! Kept in memory: after a restart every token is unknown, the client gets 4112 and the SDKs
-//! open a fresh session.
+//! Tokens are kept in memory: after a restart every token is unknown, the client gets 4112
+//! and the SDKs open a fresh session. Kicks are also stored ([`crate::store::kick`]) and read
+//! back at start, so a restart does not revive signatures a kick voided.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,6 +73,11 @@ impl Tokens {
         let mut kicked = self.kicked.lock();
         kicked.retain(|_, at| now_ms - *at <= forget_after_ms);
         kicked.insert(client.to_owned(), now_ms);
+    }
+
+    /// Remembers kicks read back from the store at start.
+    pub fn restore_kicks(&self, kicks: impl IntoIterator<Item = (String, i64)>) {
+        self.kicked.lock().extend(kicks);
     }
 
     /// When `client` was last kicked by the app.

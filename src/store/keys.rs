@@ -11,6 +11,7 @@
 //! | `("cur", cid, clientId)` | [`Cursor`](super::records::Cursor): read/delivered marks |
 //! | `("ntf", clientId, serverTs, n)` | a kept notification, JSON text ([`notif`](super::notif)) |
 //! | `("bl", cid, clientId)`, `("blc", clientId, cid)` | blacklists ([`blacklist`](super::blacklist)) |
+//! | `("kick", clientId)` | time of the client's last forced logout ([`kick`](super::kick)) |
 
 use super::tuple::Tuple;
 

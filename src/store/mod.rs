@@ -4,7 +4,7 @@
 //! - [`kv`]: the engine trait with FoundationDB's semantics, and the embedded fjall engine.
 //! - [`tuple`] and [`keys`]: tuple-encoded, range-friendly keys; [`records`]: MessagePack values.
 //! - [`pipeline`]: the node-wide group commit that message appends go through.
-//! - [`conv`], [`msg`], [`notif`] and [`blacklist`]: the domain operations.
+//! - [`conv`], [`msg`], [`notif`], [`blacklist`] and [`kick`]: the domain operations.
 //!
 //! Everything here blocks on disk: call it from `spawn_blocking`, the pipeline thread, or
 //! an actor running on the core runtime.
@@ -12,6 +12,7 @@
 pub mod blacklist;
 pub mod conv;
 pub mod keys;
+pub mod kick;
 pub mod kv;
 pub mod msg;
 pub mod notif;

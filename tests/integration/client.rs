@@ -29,6 +29,7 @@ pub struct TestServer {
     /// Kept so the data directory lives as long as the server.
     _dir: tempfile::TempDir,
     pub config: Config,
+    clock: Arc<dyn Clock>,
 }
 
 impl TestServer {
@@ -50,8 +51,8 @@ impl TestServer {
         config.app.id = APP_ID.into();
         config.storage.data_dir = dir.path().join("data");
         adjust(&mut config);
-        let server = Server::start_with_clock(config.clone(), clock).expect("server starts");
-        TestServer { server: Some(server), _dir: dir, config }
+        let server = Server::start_with_clock(config.clone(), clock.clone()).expect("server starts");
+        TestServer { server: Some(server), _dir: dir, config, clock }
     }
 
     pub fn ws_url(&self) -> String {
@@ -71,7 +72,7 @@ impl TestServer {
         self.server.take().unwrap().stop().await.unwrap();
         let mut config = self.config.clone();
         config.server.listen = "127.0.0.1:0".into();
-        self.server = Some(Server::start(config).expect("server restarts"));
+        self.server = Some(Server::start_with_clock(config, self.clock.clone()).expect("server restarts"));
     }
 
     pub async fn stop(mut self) {

@@ -184,8 +184,8 @@ async fn with_the_switches_off_nothing_is_checked() {
 }
 
 #[tokio::test]
-async fn a_kick_voids_earlier_signatures() {
-    let (server, clock) = signed_server(|c| c.security.login_signature = true);
+async fn a_kick_voids_earlier_signatures_even_after_a_restart() {
+    let (mut server, clock) = signed_server(|c| c.security.login_signature = true);
     let before = signed_open(&server, "alice", Sig::Valid);
     clock.advance(1000);
     let headers = master_headers(&server);
@@ -193,7 +193,10 @@ async fn a_kick_voids_earlier_signatures() {
     let (status, _) = http(&server, "POST", "/1.2/rtm/clients/alice/kick", &headers, None).await;
     assert_eq!(status, 200);
     let mut client = Client::connect(&server).await;
-    assert_eq!(error_code(&client.request(before).await), 4102, "signed before the kick");
+    assert_eq!(error_code(&client.request(before.clone()).await), 4102, "signed before the kick");
+    server.restart().await;
+    let mut client = Client::connect(&server).await;
+    assert_eq!(error_code(&client.request(before).await), 4102, "still void after a restart");
     clock.advance(1000);
     let after = signed_open_at(&server, "alice", Sig::Valid, NOW + 2000);
     assert_eq!(client.request(after).await.op, Some(OpType::Opened as i32), "signed after the kick");
