@@ -70,7 +70,7 @@ impl ConvState {
         let mut room = MAX_BLOCKED.saturating_sub(store.blocked_count(List::Conversation, &self.cid, MAX_BLOCKED)?);
         let mut verdicts = Verdicts::default();
         for target in targets {
-            if verdicts.allowed.contains(&target) {
+            if verdicts.judged(&target) {
                 continue;
             }
             if ids::validate_client_id(&target).is_err() {

@@ -56,6 +56,11 @@ impl Verdicts {
         }
     }
 
+    /// Whether `target` already has a verdict (it is named twice).
+    pub fn judged(&self, target: &str) -> bool {
+        self.allowed.iter().chain(self.failed.iter().flat_map(|(_, pids)| pids)).any(|t| t == target)
+    }
+
     /// `failedPids`: the failures grouped by code.
     pub fn failed_pids(&self) -> Vec<ErrorCommand> {
         let failure = |(code, pids): &(Code, Vec<String>)| ErrorCommand {
@@ -102,12 +107,10 @@ impl ConvState {
         }
         let max = self.node.config.limits.max_members;
         let mut verdicts = Verdicts::default();
-        let mut seen = Vec::new();
         for target in targets {
-            if seen.contains(&target) {
+            if verdicts.judged(&target) {
                 continue;
             }
-            seen.push(target.clone());
             let member = self.is_member(&target);
             if ids::validate_client_id(&target).is_err() {
                 verdicts.fail(Code::InvalidLogin, target);

@@ -59,7 +59,7 @@ impl ConvState {
         let mut verdicts = Verdicts::default();
         let mut room = MAX_SILENCED.saturating_sub(self.silenced.len());
         for target in conv.m.iter().filter(|m| !m.is_empty()) {
-            if verdicts.allowed.contains(target) {
+            if verdicts.judged(target) {
                 continue;
             }
             let listed = self.is_silenced(target);

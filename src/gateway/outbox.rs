@@ -96,11 +96,6 @@ impl Conn {
         self.abort.notified().await
     }
 
-    /// Bytes queued and not yet written.
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
     /// Called by the socket task after writing a frame of `len` bytes.
     pub fn sent(&self, len: usize) {
         self.queued.fetch_sub(len, Ordering::Relaxed);
