@@ -81,7 +81,8 @@ pub struct LimitsConfig {
     pub read_timeout_secs: u64,
     /// Largest WebSocket frame accepted; a bigger one closes the socket with 4109.
     pub max_frame_bytes: usize,
-    /// Largest message content (`msg` + `binaryMsg` + `pushData`); bigger sends get 4109.
+    /// Largest `direct` command (content, `pushData`, mentions, client token and the rest);
+    /// bigger sends get 4109.
     pub max_message_bytes: usize,
     /// Most members of a normal conversation (4304 beyond).
     pub max_members: usize,
@@ -102,6 +103,28 @@ pub struct LimitsConfig {
     pub ops_per_minute: u32,
     /// A conversation actor with nothing to do for this many seconds stops.
     pub conversation_idle_secs: u64,
+    /// Receive-acks and `read` marks (one per conversation named) one client may send per
+    /// minute (0: no limit). Over it they are dropped (answered with 4116 when they carry `i`).
+    pub receipts_per_minute: u32,
+    /// Most conversation actors running on this node; past it the least recently used idle
+    /// ones stop first.
+    pub max_conversation_actors: usize,
+    /// Most live session tokens kept; past it the oldest are forgotten (their clients get
+    /// 4112 on a reconnect and log in afresh).
+    pub max_session_tokens: usize,
+    /// Most clients logged in on one WebSocket at a time (4103 beyond).
+    pub max_clients_per_socket: usize,
+    /// Logins (`session/open`) one WebSocket may make per minute (0: no limit; 4116 beyond).
+    pub socket_logins_per_minute: u32,
+    /// Conversations (`conv/start`) the clients of one WebSocket may create per minute.
+    pub socket_creates_per_minute: u32,
+    /// Logins one IP address may make per minute, over all its sockets (0: no limit).
+    pub ip_logins_per_minute: u32,
+    /// Conversations the clients of one IP address may create per minute (0: no limit).
+    pub ip_creates_per_minute: u32,
+    /// Kept membership notifications (`GET /1.1/rtm/notifications`) older than this are
+    /// no longer returned and are deleted in the background, in seconds.
+    pub notification_ttl_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +169,15 @@ impl Default for LimitsConfig {
             history_per_minute: 120,
             ops_per_minute: 30,
             conversation_idle_secs: 300,
+            receipts_per_minute: 1200,
+            max_conversation_actors: 50_000,
+            max_session_tokens: 200_000,
+            max_clients_per_socket: 64,
+            socket_logins_per_minute: 60,
+            socket_creates_per_minute: 60,
+            ip_logins_per_minute: 600,
+            ip_creates_per_minute: 600,
+            notification_ttl_secs: 30 * 86_400,
         }
     }
 }
@@ -167,6 +199,16 @@ pub struct SecurityConfig {
     /// these (`https://app.example.com`) is refused with close code 4110 INVALID_ORIGIN.
     /// Clients that send no `Origin` (native SDKs, Node) are not affected.
     pub allowed_origins: Vec<String>,
+    /// `session/open` without a client id makes an anonymous login (the server picks the id).
+    /// Off: such a login gets 4103.
+    pub anonymous_login: bool,
+    /// REST calls signed with `X-LC-Sign` must carry a timestamp within this many seconds of
+    /// the server's clock (401 otherwise).
+    pub rest_sign_window_secs: u64,
+    /// Most login-signature nonces remembered (each for the signature's lifetime) so that a
+    /// signature cannot open a session twice. Past it the oldest are forgotten and signatures
+    /// no newer than them are refused.
+    pub max_remembered_nonces: usize,
 }
 
 impl Default for SecurityConfig {
@@ -177,6 +219,9 @@ impl Default for SecurityConfig {
             blacklist_signature: false,
             signature_ttl_secs: 6 * 3600,
             allowed_origins: Vec::new(),
+            anonymous_login: true,
+            rest_sign_window_secs: 15 * 60,
+            max_remembered_nonces: 1_000_000,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -10,6 +11,8 @@ use crate::error::ImError;
 use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
 use crate::session::token::Tokens;
+use crate::signature::Nonces;
+use crate::store::notif::SweepCursor;
 use crate::store::{Store, StoreError};
 
 /// Shared services of one server.
@@ -19,7 +22,13 @@ pub struct Node {
     pub store: Store,
     pub presence: Presence,
     pub tokens: Tokens,
+    /// Per-client rate limits.
     pub rate: RateLimits,
+    /// Logins and conversation creations per socket and per IP address.
+    pub socket_rate: RateLimits,
+    pub ip_rate: RateLimits,
+    /// Login-signature nonces already used.
+    pub nonces: Nonces,
     pub convs: Directory,
     /// Open WebSockets (see `limits.max_connections`).
     pub connections: AtomicUsize,
@@ -34,22 +43,60 @@ impl Node {
     /// Opens the store and builds the node. `core` is the runtime for conversation actors.
     pub fn open(config: Config, clock: Arc<dyn Clock>, core: tokio::runtime::Handle) -> Result<Arc<Node>, StoreError> {
         let store = Store::open_embedded(&config.storage.data_dir, config.storage.max_batch)?;
-        let tokens = Tokens::default();
+        let tokens = Tokens::new(config.limits.max_session_tokens);
         let signature_ttl_ms = config.security.signature_ttl_secs as i64 * 1000;
         tokens.restore_kicks(store.kicks_since(clock.now_ms() - signature_ttl_ms)?);
-        Ok(Arc::new(Node {
+        let node = Arc::new(Node {
             clock,
             store,
             presence: Presence::default(),
             tokens,
-            rate: RateLimits::new(&config.limits),
+            rate: RateLimits::per_client(&config.limits),
+            socket_rate: RateLimits::per_socket(&config.limits),
+            ip_rate: RateLimits::per_ip(&config.limits),
+            nonces: Nonces::new(config.security.max_remembered_nonces),
             connections: AtomicUsize::new(0),
-            convs: Directory::default(),
+            convs: Directory::new(config.limits.max_conversation_actors),
             core,
             next_session: AtomicU64::new(1),
             stopping: tokio::sync::watch::Sender::new(false),
             config,
-        }))
+        });
+        node.sweep_notifications();
+        Ok(node)
+    }
+
+    /// Deletes expired kept notifications in the background, a chunk at a time, one pass
+    /// every tenth of their lifetime (between a second and an hour). Ends with the node.
+    fn sweep_notifications(self: &Arc<Self>) {
+        const CHUNK: usize = 2_000;
+        let ttl = Duration::from_secs(self.config.limits.notification_ttl_secs);
+        let pause = (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        let node = Arc::downgrade(self);
+        self.core.spawn(async move {
+            let mut cursor = SweepCursor::default();
+            loop {
+                let Some(node) = node.upgrade() else { return };
+                let before = node.now_ms().saturating_sub(ttl.as_millis() as i64);
+                // Store work runs on the blocking pool, not on the actors' threads.
+                let swept = tokio::task::spawn_blocking(move || {
+                    let swept = node.store.expire_notifications(before, &mut cursor, CHUNK);
+                    (swept, cursor)
+                })
+                .await;
+                let Ok((swept, next)) = swept else { return };
+                cursor = next;
+                let wait = match swept {
+                    Ok((_, false)) => Duration::from_millis(100),
+                    Ok((_, true)) => pause,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "sweeping expired notifications failed");
+                        pause
+                    }
+                };
+                tokio::time::sleep(wait).await;
+            }
+        });
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -19,8 +19,14 @@
 //!   if it was made before the client was last kicked by the app (`POST …/kick`).
 //! - Each family is switched on by its `[security]` setting; when a family is off, its
 //!   signatures are not looked at.
+//! - A login signature opens one session: its nonce is remembered ([`Nonces`]) for as long
+//!   as the signature is valid, and a second use is refused with 4102.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 
 use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
 use sha1::Sha1;
 
 use crate::error::{Code, ImError};
@@ -186,7 +192,80 @@ pub fn verify(
         let expected = sign(master_key, &a.message(&node.config.app.id, t, nonce));
         constant_time_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes())
     });
-    if matches { Ok(()) } else { fail("the signature does not match") }
+    if !matches {
+        return fail("the signature does not match");
+    }
+    if action.family == Family::Login && !node.nonces.first_use(action.client, nonce, signature, made, now, ttl_ms) {
+        return fail("this signature has been used already");
+    }
+    Ok(())
+}
+
+/// Login signatures already used, each remembered until it expires: a replayed signature
+/// opens nothing. At most `max` are kept; to stay within that, the oldest are forgotten
+/// and every signature made no later than a forgotten one is refused from then on, so no
+/// signature can ever be used twice.
+pub struct Nonces {
+    inner: Mutex<NonceSet>,
+    hasher: RandomState,
+    max: usize,
+}
+
+#[derive(Default)]
+struct NonceSet {
+    seen: HashSet<u64>,
+    /// `(made_ms, hash)` in the order they were seen.
+    order: VecDeque<(i64, u64)>,
+    /// Signatures made at or before this are refused (some of their nonces were forgotten).
+    horizon_ms: i64,
+}
+
+impl Nonces {
+    pub fn new(max: usize) -> Self {
+        Nonces { inner: Mutex::default(), hasher: RandomState::new(), max: max.max(1) }
+    }
+
+    /// Records the use of a signature made at `made_ms`; false if it was used before (or
+    /// may have been: it is older than a forgotten one).
+    pub fn first_use(
+        &self,
+        client: &str,
+        nonce: &str,
+        signature: &str,
+        made_ms: i64,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> bool {
+        let hash = self.hasher.hash_one((client, nonce, signature.to_ascii_lowercase()));
+        let mut set = self.inner.lock();
+        let NonceSet { seen, order, horizon_ms } = &mut *set;
+        while let Some(&(made, oldest)) = order.front() {
+            let expired = made < now_ms - ttl_ms;
+            if !expired && seen.len() < self.max {
+                break;
+            }
+            if !expired {
+                *horizon_ms = (*horizon_ms).max(made);
+            }
+            seen.remove(&oldest);
+            order.pop_front();
+        }
+        if made_ms <= *horizon_ms || !seen.insert(hash) {
+            return false;
+        }
+        order.push_back((made_ms, hash));
+        true
+    }
+
+    /// Number of nonces remembered.
+    pub fn len(&self) -> usize {
+        self.inner.lock().seen.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -216,6 +295,22 @@ mod tests {
     fn hmac_sha1_matches_a_known_vector() {
         // RFC 2202 test case 2.
         assert_eq!(sign("Jefe", "what do ya want for nothing?"), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    }
+
+    #[test]
+    fn a_nonce_is_used_once_and_memory_stays_bounded() {
+        let nonces = Nonces::new(3);
+        let ttl = 1_000;
+        assert!(nonces.first_use("alice", "n1", "sig", 100, 100, ttl));
+        assert!(!nonces.first_use("alice", "n1", "SIG", 100, 150, ttl), "a replay");
+        assert!(nonces.first_use("bob", "n1", "sig", 100, 150, ttl), "another client");
+        assert!(nonces.first_use("alice", "n2", "sig2", 200, 200, ttl));
+        assert!(nonces.first_use("alice", "n3", "sig3", 300, 300, ttl), "over the bound: the oldest goes");
+        assert_eq!(nonces.len(), 3);
+        assert!(!nonces.first_use("alice", "n1", "sig", 100, 300, ttl), "forgotten, yet refused by age");
+        assert!(!nonces.first_use("carol", "n9", "sig9", 100, 300, ttl), "as old as a forgotten one");
+        assert!(nonces.first_use("alice", "n4", "sig4", 2_000, 2_000, ttl), "the expired are dropped");
+        assert_eq!(nonces.len(), 1);
     }
 
     #[test]

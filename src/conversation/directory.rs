@@ -7,10 +7,16 @@
 //! the mailbox of an actor that is stopping, and at most one actor per conversation runs at
 //! a time: a new one starts only after the old one has left the directory with nothing
 //! pending, and it rebuilds its state from the store.
+//!
+//! At most `limits.max_conversation_actors` run at once, roughly: each start beyond the
+//! bound asks the least recently used actor among four non-empty shards (of 64) to retire,
+//! which it does if it has nothing in flight. An actor whose operations all came from outsiders
+//! (receipts for a conversation that does not exist, or from non-members) retires at once.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use ractor::{ActorId, ActorRef, ActorRuntime, MessagingErr};
@@ -24,21 +30,33 @@ struct Entry {
     actor: ActorRef<ConvMsg>,
     /// Operations enqueued to this actor.
     sent: u64,
+    /// When it was last sent something (a directory-wide counter).
+    used: u64,
+    /// Asked to retire to make room, and not used since.
+    retiring: bool,
 }
 
 /// Running conversation actors by conversation id.
 pub struct Directory {
     hasher: RandomState,
     shards: Vec<Mutex<HashMap<Arc<str>, Entry>>>,
-}
-
-impl Default for Directory {
-    fn default() -> Self {
-        Directory { hasher: RandomState::new(), shards: (0..SHARDS).map(|_| Mutex::default()).collect() }
-    }
+    running: AtomicUsize,
+    uses: AtomicU64,
+    max: usize,
 }
 
 impl Directory {
+    /// A directory that keeps about `max` actors running at most.
+    pub fn new(max: usize) -> Self {
+        Directory {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            running: AtomicUsize::new(0),
+            uses: AtomicU64::new(0),
+            max: max.max(1),
+        }
+    }
+
     fn shard(&self, cid: &str) -> &Mutex<HashMap<Arc<str>, Entry>> {
         &self.shards[self.hasher.hash_one(cid) as usize % SHARDS]
     }
@@ -48,22 +66,32 @@ impl Directory {
     pub fn send(&self, node: &Arc<Node>, cid: &str, op: ConvOp) {
         let mut shard = self.shard(cid).lock();
         let mut msg = ConvMsg::Op(op);
+        let used = self.uses.fetch_add(1, Ordering::Relaxed);
         for _ in 0..2 {
             let entry = match shard.get_mut(cid) {
                 Some(entry) => entry,
                 None => {
+                    self.running.fetch_add(1, Ordering::Relaxed);
                     let cid: Arc<str> = cid.into();
                     let actor = spawn(node, cid.clone());
-                    shard.entry(cid).or_insert(Entry { actor, sent: 0 })
+                    shard.entry(cid).or_insert(Entry { actor, sent: 0, used, retiring: false })
                 }
             };
             entry.sent += 1;
+            entry.used = used;
+            entry.retiring = false;
             match entry.actor.cast(msg) {
-                Ok(()) => return,
+                Ok(()) => {
+                    drop(shard);
+                    if self.running() > self.max {
+                        self.make_room();
+                    }
+                    return;
+                }
                 Err(MessagingErr::SendErr(returned)) => {
                     // The actor died (a bug or a failed commit); start a fresh one.
                     tracing::warn!(cid, "conversation actor was dead; restarting it");
-                    shard.remove(cid);
+                    self.forget(&mut shard, cid);
                     msg = returned;
                 }
                 Err(_) => return,
@@ -78,7 +106,7 @@ impl Directory {
         let mut shard = self.shard(cid).lock();
         match shard.get(cid) {
             Some(entry) if entry.actor.get_id() == id && entry.sent == handled => {
-                shard.remove(cid);
+                self.forget(&mut shard, cid);
                 true
             }
             _ => false,
@@ -89,19 +117,54 @@ impl Directory {
     pub fn remove_if(&self, cid: &str, id: ActorId) {
         let mut shard = self.shard(cid).lock();
         if shard.get(cid).is_some_and(|e| e.actor.get_id() == id) {
-            shard.remove(cid);
+            self.forget(&mut shard, cid);
+        }
+    }
+
+    /// Asks the least recently used actor among a few shards to retire (it does so only if
+    /// it has nothing in flight). Shards are locked one at a time.
+    fn make_room(&self) {
+        const SAMPLE: usize = 4;
+        let start = self.uses.load(Ordering::Relaxed) as usize;
+        let mut oldest: Option<(u64, usize, Arc<str>)> = None;
+        let mut looked = 0;
+        for k in 0..SHARDS {
+            let index = (start + k) % SHARDS;
+            let shard = self.shards[index].lock();
+            let lru = shard.iter().filter(|(_, e)| !e.retiring).min_by_key(|(_, e)| e.used);
+            if let Some((cid, entry)) = lru {
+                if oldest.as_ref().is_none_or(|(used, _, _)| entry.used < *used) {
+                    oldest = Some((entry.used, index, cid.clone()));
+                }
+                looked += 1;
+                if looked == SAMPLE {
+                    break;
+                }
+            }
+        }
+        let Some((_, index, cid)) = oldest else { return };
+        if let Some(entry) = self.shards[index].lock().get_mut(&cid) {
+            entry.retiring = true;
+            let _ = entry.actor.cast(ConvMsg::Retire);
+        }
+    }
+
+    fn forget(&self, shard: &mut HashMap<Arc<str>, Entry>, cid: &str) {
+        if shard.remove(cid).is_some() {
+            self.running.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
     /// Number of running conversation actors.
     pub fn running(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.running.load(Ordering::Relaxed)
     }
 
     /// Stops every actor (server shutdown).
     pub fn stop_all(&self) {
         for shard in &self.shards {
             for (_, entry) in shard.lock().drain() {
+                self.running.fetch_sub(1, Ordering::Relaxed);
                 entry.actor.stop(None);
             }
         }

@@ -70,6 +70,8 @@ pub enum ConvMsg {
     Tick,
     /// Time to save the delivered marks that no push waits on.
     FlushMarks,
+    /// The directory is full: stop if nothing is in flight.
+    Retire,
 }
 
 /// Entries per page of a list query (blacklist, mute list): `limit`, 10 when the client
@@ -111,10 +113,13 @@ impl Actor for ConversationActor {
         match msg {
             ConvMsg::Op(op) => {
                 state.handled += 1;
-                state.touch();
                 if let Err(err) = state.ensure_loaded() {
                     state.fail(op, err);
                     return Ok(());
+                }
+                if state.is_insider(&op) {
+                    state.touch();
+                    state.active = true;
                 }
                 match op {
                     ConvOp::Direct(req) => state.direct(&myself, req),
@@ -129,6 +134,18 @@ impl Actor for ConversationActor {
                     ConvOp::Members(req) => state.change_members(*req),
                     ConvOp::Blacklist(req) => state.blacklist(*req),
                     ConvOp::Shutup(req) => state.shutup(*req),
+                }
+                // Only outsiders came (a made-up id, a non-member's receipt): cost nothing lasting.
+                if !state.active
+                    && state.is_quiet()
+                    && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled)
+                {
+                    myself.stop(None);
+                }
+            }
+            ConvMsg::Retire => {
+                if state.is_quiet() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
+                    myself.stop(None);
                 }
             }
             ConvMsg::Committed { seq, result } => {

@@ -51,6 +51,9 @@ pub struct ConvState {
     loaded: bool,
     /// The conversation exists in the store.
     pub exists: bool,
+    /// A member (or a membership change) has used this actor; until then it retires as soon
+    /// as it is quiet.
+    pub active: bool,
     /// Members, sorted.
     pub members: Vec<Arc<str>>,
     /// The creator (`c`), who may not leave.
@@ -89,6 +92,7 @@ impl ConvState {
             last_active_ms: now,
             loaded: false,
             exists: false,
+            active: false,
             members: Vec::new(),
             creator: None,
             silenced: Vec::new(),
@@ -195,14 +199,26 @@ impl ConvState {
         self.last_active_ms = self.node.now_ms();
     }
 
-    /// Nothing to do for `conversation_idle_secs`, and nothing on its way to the store (a
-    /// successor loads its state from there).
+    /// Nothing to do for `conversation_idle_secs`, and nothing on its way to the store.
     pub fn is_idle(&self) -> bool {
         let idle_ms = self.node.config.limits.conversation_idle_secs as i64 * 1000;
-        self.pending.is_empty()
-            && self.dirty_marks.is_empty()
-            && self.unsaved_marks.load(Ordering::SeqCst) == 0
-            && self.node.now_ms() - self.last_active_ms >= idle_ms
+        self.is_quiet() && self.node.now_ms() - self.last_active_ms >= idle_ms
+    }
+
+    /// Nothing on its way to the store (a successor loads its state from there).
+    pub fn is_quiet(&self) -> bool {
+        self.pending.is_empty() && self.dirty_marks.is_empty() && self.unsaved_marks.load(Ordering::SeqCst) == 0
+    }
+
+    /// Whether `op` comes from inside the conversation: a member's message or receipt, or a
+    /// membership, blacklist or mute operation on a conversation that exists.
+    pub fn is_insider(&self, op: &ConvOp) -> bool {
+        self.exists
+            && match op {
+                ConvOp::Direct(req) => self.is_member(&req.from),
+                ConvOp::Ack { from, .. } | ConvOp::Read { from, .. } => self.is_member(from),
+                ConvOp::Members(_) | ConvOp::Blacklist(_) | ConvOp::Shutup(_) => true,
+            }
     }
 
     /// Answers an operation that could not run because the store failed.

@@ -48,7 +48,7 @@ pub async fn kick_legacy(req: HttpRequest, state: web::Data<AppState>, body: web
 }
 
 async fn answer(req: &HttpRequest, node: &Arc<Node>, client: Option<String>, reason: Option<String>) -> HttpResponse {
-    if credential(req, &node.config.app) != Some(Key::Master) {
+    if credential(req, node) != Some(Key::Master) {
         return unauthorized();
     }
     let Some(client) = client.filter(|c| !c.is_empty()) else {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::{AppState, json_error};
 use crate::config::AppConfig;
+use crate::node::Node;
 
 /// Most notifications per answer; the SDK asks again while `hasMore`.
 const PAGE: usize = 100;
@@ -31,7 +32,7 @@ pub async fn notifications(
     query: web::Query<NotificationsQuery>,
 ) -> HttpResponse {
     let node = state.node.clone();
-    if !authorized(&req, &node.config.app) {
+    if !authorized(&req, &node) {
         return unauthorized();
     }
     let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
@@ -40,7 +41,9 @@ pub async fn notifications(
     }
     let query = query.into_inner();
     let client = query.client_id.clone();
-    let after = query.start_ts.unwrap_or(0);
+    // Kept notifications expire after `notification_ttl_secs`, even before the sweep.
+    let ttl_ms = node.config.limits.notification_ttl_secs.saturating_mul(1000) as i64;
+    let after = query.start_ts.unwrap_or(0).max(node.now_ms().saturating_sub(ttl_ms));
     let found = node.blocking(move |node| Ok(node.store.notifications(&client, after, PAGE)?)).await;
     let (bodies, more) = match found {
         Ok(found) => found,
@@ -71,8 +74,16 @@ pub enum Key {
 }
 
 /// Checks LeanCloud's REST credentials: `X-LC-Id` plus either `X-LC-Key: <appKey>` /
-/// `X-LC-Key: <masterKey>,master`, or `X-LC-Sign: md5(timestamp + key),timestamp[,master]`.
-pub fn credential(req: &HttpRequest, app: &AppConfig) -> Option<Key> {
+/// `X-LC-Key: <masterKey>,master`, or `X-LC-Sign: md5(timestamp + key),timestamp[,master]`
+/// whose timestamp (milliseconds) is within `security.rest_sign_window_secs` of our clock,
+/// so a captured signature stops working soon.
+pub fn credential(req: &HttpRequest, node: &Node) -> Option<Key> {
+    let window_ms = node.config.security.rest_sign_window_secs as i64 * 1000;
+    credential_at(req, &node.config.app, node.now_ms(), window_ms)
+}
+
+/// [`credential`] at time `now_ms`.
+pub fn credential_at(req: &HttpRequest, app: &AppConfig, now_ms: i64, window_ms: i64) -> Option<Key> {
     if header(req, "x-lc-id") != Some(app.id.as_str()) {
         return None;
     }
@@ -87,13 +98,17 @@ pub fn credential(req: &HttpRequest, app: &AppConfig) -> Option<Key> {
     let (digest, timestamp) = (parts.next()?, parts.next()?);
     let (key, kind) =
         if parts.next() == Some("master") { (&app.master_key, Key::Master) } else { (&app.key, Key::App) };
+    let made: i64 = timestamp.trim().parse().ok()?;
+    if now_ms.abs_diff(made) > window_ms.unsigned_abs() {
+        return None;
+    }
     let expected: String = Md5::digest(format!("{timestamp}{key}")).iter().map(|b| format!("{b:02x}")).collect();
     digest.eq_ignore_ascii_case(&expected).then_some(kind)
 }
 
 /// Any valid credential (app key or master key).
-pub fn authorized(req: &HttpRequest, app: &AppConfig) -> bool {
-    credential(req, app).is_some()
+pub fn authorized(req: &HttpRequest, node: &Node) -> bool {
+    credential(req, node).is_some()
 }
 
 /// The 401 answer for calls without a valid credential.
@@ -117,7 +132,7 @@ mod tests {
             for h in headers {
                 req = req.insert_header(*h);
             }
-            authorized(&req.to_http_request(), &app())
+            credential_at(&req.to_http_request(), &app(), NOW, WINDOW).is_some()
         };
         assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Key", "key")]));
         assert!(ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master,master")]));
@@ -126,8 +141,26 @@ mod tests {
         assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Sign", &format!("{sign},1700000000000,master"))]));
         assert!(!ok(&[("X-LC-Id", "app"), ("X-LC-Key", "master")]));
         let master = TestRequest::get().insert_header(("X-LC-Id", "app")).insert_header(("X-LC-Key", "master,master"));
-        assert_eq!(credential(&master.to_http_request(), &app()), Some(Key::Master));
+        assert_eq!(credential_at(&master.to_http_request(), &app(), NOW, WINDOW), Some(Key::Master));
         assert!(!ok(&[("X-LC-Id", "other"), ("X-LC-Key", "key")]));
         assert!(!ok(&[("X-LC-Key", "key")]));
     }
+
+    #[test]
+    fn a_signature_is_good_only_near_its_timestamp() {
+        let signed = |ts: i64| {
+            let sign: String = Md5::digest(format!("{ts}master")).iter().map(|b| format!("{b:02x}")).collect();
+            let req = TestRequest::get().insert_header(("X-LC-Id", "app"));
+            let req = req.insert_header(("X-LC-Sign", format!("{sign},{ts},master")));
+            credential_at(&req.to_http_request(), &app(), NOW, WINDOW)
+        };
+        assert_eq!(signed(NOW - WINDOW), Some(Key::Master));
+        assert_eq!(signed(NOW + WINDOW), Some(Key::Master));
+        assert_eq!(signed(NOW - WINDOW - 1), None, "too old: a replay");
+        assert_eq!(signed(NOW + WINDOW + 1), None, "from the future");
+        assert_eq!(signed(946_684_800_000), None, "2000-01-01");
+    }
+
+    const NOW: i64 = 1_700_000_000_000;
+    const WINDOW: i64 = 15 * 60 * 1000;
 }

@@ -25,7 +25,7 @@ use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame::{self, DecodeError, Format};
 use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand};
-use crate::session::{SessionActor, SessionArgs, SessionMsg, open};
+use crate::session::{Origin, SessionActor, SessionArgs, SessionMsg, open};
 
 /// A client logged in on this socket.
 struct Client {
@@ -36,6 +36,8 @@ struct Client {
 struct Socket {
     node: Arc<Node>,
     conn: Arc<Conn>,
+    /// Node-unique id and peer address (per-socket and per-IP limits).
+    origin: Origin,
     /// In login order; the first one owns commands without `peerId`.
     clients: Vec<Client>,
     logged_in: bool,
@@ -56,7 +58,8 @@ pub async fn run(
         .max_frame_size(limits.max_frame_bytes)
         .aggregate_continuations()
         .max_continuation_size(limits.max_frame_bytes);
-    let mut socket = Socket { node, conn, clients: Vec::new(), logged_in: false };
+    let origin = Origin { socket: node.next_session_id(), ip: peer.map(|p| p.ip()) };
+    let mut socket = Socket { node, conn, origin, clients: Vec::new(), logged_in: false };
     let read_timeout = Duration::from_secs(limits.read_timeout_secs);
     let timer = sleep_until(Instant::now() + Duration::from_secs(limits.login_timeout_secs));
     tokio::pin!(timer);
@@ -196,13 +199,18 @@ impl Socket {
     }
 
     async fn open(&mut self, cmd: GenericCommand) {
-        let opening = match open::check(&self.node, &cmd) {
+        let opening = match open::check(&self.node, &cmd, &self.origin) {
             Ok(opening) => opening,
             Err(err) => return self.send(&frame::error(cmd.i, &err)),
         };
         // Opening again on the same socket replaces the earlier session of that client.
         if let Some(index) = self.clients.iter().position(|c| c.id == opening.client) {
             self.clients.remove(index).actor.stop(None);
+        }
+        let max = self.node.config.limits.max_clients_per_socket;
+        if self.clients.len() >= max {
+            self.node.tokens.revoke_token(&opening.token);
+            return self.send(&frame::error(cmd.i, &im_err!(InvalidLogin, "at most {max} clients on one connection")));
         }
         // A tagged login looks at the client's sessions and joins them as one step.
         let node = self.node.clone();
@@ -215,7 +223,8 @@ impl Socket {
         }
         let client = opening.client.clone();
         let outbox = Outbox::new(self.conn.clone(), client.clone());
-        let args = SessionArgs { node: self.node.clone(), outbox, id: self.node.next_session_id(), open: opening };
+        let id = self.node.next_session_id();
+        let args = SessionArgs { node: self.node.clone(), outbox, id, open: opening, origin: self.origin.clone() };
         match Actor::spawn(None, SessionActor, args).await {
             Ok((actor, _)) => {
                 self.clients.push(Client { id: client, actor });

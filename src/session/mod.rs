@@ -27,13 +27,15 @@ use ractor_cluster_derive::RactorMessage;
 use self::rate::Class;
 pub use self::reply::Reply;
 use self::token::Login;
+use crate::config::LimitsConfig;
 use crate::conversation::{self, ConvOp, DirectReq, MembersReq, ShutupReq};
-use crate::error::Code;
+use crate::error::{Code, ImError};
 use crate::gateway::outbox::Outbox;
+use crate::ids;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
-use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType, SessionCommand};
+use crate::protocol::{CommandType, ConvCommand, DirectCommand, GenericCommand, OpType, SessionCommand};
 
 /// Messages of a session actor.
 #[derive(Debug, RactorMessage)]
@@ -55,6 +57,14 @@ pub struct SessionArgs {
     pub outbox: Outbox,
     pub id: u64,
     pub open: open::Opening,
+    pub origin: Origin,
+}
+
+/// The socket a session is on: its node-unique id and the peer's IP address.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub socket: u64,
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// A logged-in client on one socket.
@@ -66,6 +76,10 @@ pub struct SessionState {
     pub id: u64,
     /// The device tag and device.
     pub login: Login,
+    /// The session token handed out at login (ended by `session/close`).
+    token: Arc<str>,
+    /// The socket this session is on and where it came from (per-socket and per-IP limits).
+    pub origin: Origin,
     /// The login, until the `unread` summary has been sent.
     opening: Option<open::Opening>,
 }
@@ -84,7 +98,9 @@ impl Actor for SessionActor {
     ) -> Result<SessionState, ActorProcessingErr> {
         let client = args.open.client.clone();
         let login = args.open.login.clone();
-        let state = SessionState { node: args.node, outbox: args.outbox, client, id: args.id, login, opening: None };
+        let token = args.open.token.as_str().into();
+        let (node, outbox, id, origin) = (args.node, args.outbox, args.id, args.origin);
+        let state = SessionState { node, outbox, client, id, login, token, origin, opening: None };
         // Online before `spawn` returns, so the socket's login lock covers it (device tags).
         open::opened(&state, &myself, &args.open);
         Ok(SessionState { opening: Some(args.open), ..state })
@@ -112,6 +128,8 @@ impl Actor for SessionActor {
         match msg {
             SessionMsg::Command(cmd) => Box::pin(state.dispatch(*cmd)).await,
             SessionMsg::Close { i } => {
+                // A logout: the token must not resume a session any more.
+                state.node.tokens.revoke_token(&state.token);
                 let reply = frame::reply(i, CommandType::Session, Some(OpType::Closed));
                 state.outbox.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
                 myself.stop(None);
@@ -141,7 +159,32 @@ impl Actor for SessionActor {
     }
 }
 
-/// The rate-limit class of a command ([`rate`]); `None` for those not counted (receipts).
+/// Bounds every client-supplied field of a `direct`: the whole command (content, `pushData`,
+/// mentions, client token, …) counts toward `max_message_bytes` (4109); the conversation id,
+/// the client token (`dt`) and each mentioned id have the length limit of a client id, and
+/// at most `max_members` clients can be mentioned.
+fn check_direct(msg: &DirectCommand, limits: &LimitsConfig) -> Result<(), ImError> {
+    use prost::Message as _;
+    let size = msg.encoded_len();
+    let limit = limits.max_message_bytes;
+    if size > limit {
+        return Err(im_err!(FrameTooLong, "message is {size} bytes; the limit is {limit}"));
+    }
+    let max_id = ids::MAX_CLIENT_ID_LEN;
+    if msg.cid.as_ref().is_some_and(|cid| cid.len() > max_id) {
+        return Err(im_err!(InvalidMessagingTarget, "a conversation id has at most {max_id} bytes"));
+    }
+    if msg.dt.as_ref().is_some_and(|dt| dt.len() > max_id) {
+        return Err(im_err!(FrameTooLong, "the client token (dt) has at most {max_id} bytes"));
+    }
+    if msg.mention_pids.len() > limits.max_members || msg.mention_pids.iter().any(|p| p.len() > max_id) {
+        return Err(im_err!(FrameTooLong, "at most {} mentioned clients of {max_id} bytes each", limits.max_members));
+    }
+    Ok(())
+}
+
+/// The rate-limit class of a command ([`rate`]); `None` for receipts, which count one per
+/// conversation they name (in [`SessionState::read`] and [`SessionState::receive_ack`]).
 fn rate_class(kind: Option<CommandType>, op: Option<OpType>) -> Option<Class> {
     use OpType::{CheckBlock, CheckShutup, Query, QueryShutup};
     match (kind, op) {
@@ -173,6 +216,9 @@ impl SessionState {
         }
         match (kind, op) {
             (Some(CommandType::Conv), Some(OpType::Start)) => {
+                if let Err(err) = open::take_origin(node, &self.origin, Class::Create, node.now_ms()) {
+                    return reply.error(&err);
+                }
                 conversation::start::start(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
             }
             (Some(CommandType::Conv), Some(OpType::Query)) => {
@@ -230,12 +276,8 @@ impl SessionState {
         let Some(msg) = cmd.direct_message else {
             return reply.error(&im_err!(InvalidMessagingTarget, "direct without a message"));
         };
-        let size = msg.msg.as_ref().map_or(0, String::len)
-            + msg.binary_msg.as_ref().map_or(0, |b| b.len())
-            + msg.push_data.as_ref().map_or(0, String::len);
-        let limit = self.node.config.limits.max_message_bytes;
-        if size > limit {
-            return reply.error(&im_err!(FrameTooLong, "message is {size} bytes; the limit is {limit}"));
+        if let Err(err) = check_direct(&msg, &self.node.config.limits) {
+            return reply.error(&err);
         }
         let Some(cid) = msg.cid.clone().filter(|cid| !cid.is_empty()) else {
             return reply.error(&im_err!(InvalidMessagingTarget, "direct without a conversation id"));
@@ -248,6 +290,13 @@ impl SessionState {
     /// is expected; one is sent only if the command carried an `i`.
     fn receive_ack(&self, reply: Reply, cmd: GenericCommand) {
         let ack = cmd.ack_message.unwrap_or_default();
+        if let Err(err) = self.node.rate.take(&self.client, Class::Receipt, self.node.now_ms()) {
+            return if reply.i.is_some() {
+                reply.error(&err)
+            } else {
+                tracing::debug!(client = %self.client, "receipt dropped: {err}")
+            };
+        }
         if let Some(cid) = ack.cid.filter(|cid| !cid.is_empty()) {
             let op = ConvOp::Ack { from: self.client.clone(), mid: ack.mid, tots: ack.tots };
             self.node.to_conversation(&cid, op);
@@ -264,7 +313,16 @@ impl SessionState {
         let mut marks: Vec<(String, Option<String>, Option<i64>)> =
             read.convs.into_iter().map(|t| (t.cid, t.mid, t.timestamp)).collect();
         marks.extend(read.cid.into_iter().chain(read.cids).map(|cid| (cid, None, None)));
-        for (cid, mid, ts) in marks.into_iter().filter(|(cid, _, _)| !cid.is_empty()) {
+        marks.retain(|(cid, _, _)| !cid.is_empty());
+        let n = u32::try_from(marks.len()).unwrap_or(u32::MAX);
+        if let Err(err) = self.node.rate.take_n(&self.client, Class::Receipt, n, self.node.now_ms()) {
+            return if reply.i.is_some() {
+                reply.error(&err)
+            } else {
+                tracing::debug!(client = %self.client, "read dropped: {err}")
+            };
+        }
+        for (cid, mid, ts) in marks {
             let op = ConvOp::Read { from: self.client.clone(), session: self.id, mid, ts };
             self.node.to_conversation(&cid, op);
         }

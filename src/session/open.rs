@@ -14,7 +14,7 @@ use ractor::ActorRef;
 use super::presence::SessionEntry;
 use super::rate::Class;
 use super::token::Login;
-use super::{SessionMsg, SessionState};
+use super::{Origin, SessionMsg, SessionState};
 use crate::conversation::receipt::MAX_UNREAD;
 use crate::error::ImError;
 use crate::ids;
@@ -46,7 +46,10 @@ pub struct Opening {
 /// Checks a `session/open`: the app id, the client id (a missing one makes an anonymous
 /// login), the rate limit, and then either the session token of a reconnect or the login
 /// signature (when required).
-pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
+/// A fresh login (not a resume with a session token) also takes from the socket's and the
+/// IP address's login allowance, and `tag` and `deviceId` are held to the length of a
+/// client id: they are kept with the token.
+pub fn check(node: &Node, cmd: &GenericCommand, origin: &Origin) -> Result<Opening, ImError> {
     let session = cmd.session_message.as_ref().cloned().unwrap_or_default();
     if let Some(app_id) = cmd.app_id.as_deref().filter(|id| *id != node.config.app.id) {
         return Err(im_err!(AppNotAvailable, "unknown app id {app_id:?}"));
@@ -56,7 +59,8 @@ pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
             ids::validate_client_id(id)?;
             id.to_owned()
         }
-        None => ids::anonymous_client_id(),
+        None if node.config.security.anonymous_login => ids::anonymous_client_id(),
+        None => return Err(im_err!(InvalidLogin, "anonymous login is switched off: name a client id")),
     };
     let now = node.now_ms();
     node.rate.take(&client, Class::Other, now)?;
@@ -68,15 +72,30 @@ pub fn check(node: &Node, cmd: &GenericCommand) -> Result<Opening, ImError> {
     let login = match resumed {
         Some(login) => login,
         None => {
+            take_origin(node, origin, Class::Login, now)?;
             signature::verify(node, &Action::login(&client), Signed::session(&session), &[])?;
-            let tag = session.tag.filter(|t| !t.is_empty() && t != DEFAULT_TAG).map(Into::into);
-            let device = session.device_id.filter(|d| !d.is_empty()).unwrap_or_else(ids::new_session_token);
-            Login { tag, device: device.into() }
+            let tag = session.tag.filter(|t| !t.is_empty() && t != DEFAULT_TAG);
+            let device = session.device_id.filter(|d| !d.is_empty());
+            for (name, value) in [("tag", &tag), ("deviceId", &device)] {
+                if value.as_ref().is_some_and(|v| v.len() > ids::MAX_CLIENT_ID_LEN) {
+                    return Err(im_err!(InvalidLogin, "{name} must be at most {} bytes", ids::MAX_CLIENT_ID_LEN));
+                }
+            }
+            Login { tag: tag.map(Into::into), device: device.unwrap_or_else(ids::new_session_token).into() }
         }
     };
     let token = node.tokens.issue(&client, &login, now, node.config.limits.session_token_ttl_secs);
     let since = session.last_unread_notif_time.filter(|t| *t > 0);
     Ok(Opening { client: client.into(), i: cmd.i, token, since, login, reconnect })
+}
+
+/// Takes one `class` operation from the allowance of `origin`'s socket and IP address.
+pub fn take_origin(node: &Node, origin: &Origin, class: Class, now: i64) -> Result<(), ImError> {
+    node.socket_rate.take(&origin.socket.to_string(), class, now)?;
+    match origin.ip {
+        Some(ip) => node.ip_rate.take(&ip.to_string(), class, now),
+        None => Ok(()),
+    }
 }
 
 /// The tag that means "no single-device rule".

@@ -6,7 +6,12 @@
 //! `ops_per_minute` other operations (login, creating and joining conversations, membership,
 //! blacklist and mute changes, token refresh). A bucket holds a minute's worth and refills
 //! evenly, so a client may burst up to the limit and then goes at the limit's pace.
-//! Receive-acks, `read`, `echo` and logout are not counted, and REST calls never come here.
+//! Receive-acks and `read` have a bucket of their own (`receipts_per_minute`, one token per
+//! conversation named); `echo` and logout are not counted, and REST calls never come here.
+//!
+//! The same buckets, keyed by socket and by IP address, bound logins and conversation
+//! creations of many clients behind one connection or one address ([`RateLimits::per_socket`],
+//! [`RateLimits::per_ip`]).
 //!
 //! Queries share the history bucket rather than the 30 a minute of other operations because
 //! the JS SDK looks up every conversation it has not seen when a message from it arrives:
@@ -38,7 +43,16 @@ pub enum Class {
     /// History and other read-only queries.
     Query,
     Other,
+    /// Receive-acks and `read` marks, one per conversation named.
+    Receipt,
+    /// `session/open` (per socket and per IP address; per client it counts as `Other`).
+    Login,
+    /// `conv/start` (per socket and per IP address).
+    Create,
 }
+
+/// Number of classes.
+const CLASSES: usize = 6;
 
 impl Class {
     fn name(self) -> &'static str {
@@ -46,6 +60,9 @@ impl Class {
             Class::Send => "messages",
             Class::Query => "queries",
             Class::Other => "operations",
+            Class::Receipt => "receipts",
+            Class::Login => "logins",
+            Class::Create => "new conversations",
         }
     }
 }
@@ -57,11 +74,11 @@ struct Bucket {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Buckets([Option<Bucket>; 3]);
+struct Buckets([Option<Bucket>; CLASSES]);
 
-/// The buckets of every client seen recently.
+/// The buckets of every key (client id, socket, IP address) seen recently.
 pub struct RateLimits {
-    per_minute: [u32; 3],
+    per_minute: [u32; CLASSES],
     hasher: RandomState,
     shards: Vec<Mutex<Shard>>,
 }
@@ -73,9 +90,25 @@ struct Shard {
 }
 
 impl RateLimits {
-    pub fn new(limits: &LimitsConfig) -> Self {
+    /// Per client id: messages, queries, other operations and receipts.
+    pub fn per_client(limits: &LimitsConfig) -> Self {
+        let l = limits;
+        RateLimits::new([l.send_per_minute, l.history_per_minute, l.ops_per_minute, l.receipts_per_minute, 0, 0])
+    }
+
+    /// Per socket: logins and conversation creations.
+    pub fn per_socket(limits: &LimitsConfig) -> Self {
+        RateLimits::new([0, 0, 0, 0, limits.socket_logins_per_minute, limits.socket_creates_per_minute])
+    }
+
+    /// Per IP address: logins and conversation creations.
+    pub fn per_ip(limits: &LimitsConfig) -> Self {
+        RateLimits::new([0, 0, 0, 0, limits.ip_logins_per_minute, limits.ip_creates_per_minute])
+    }
+
+    fn new(per_minute: [u32; CLASSES]) -> Self {
         RateLimits {
-            per_minute: [limits.send_per_minute, limits.history_per_minute, limits.ops_per_minute],
+            per_minute,
             hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard { prune_at: PRUNE_EVERY, ..Default::default() })).collect(),
         }
@@ -83,6 +116,11 @@ impl RateLimits {
 
     /// Takes one operation of `class` from `client`'s allowance, or says why not.
     pub fn take(&self, client: &str, class: Class, now_ms: i64) -> Result<(), ImError> {
+        self.take_n(client, class, 1, now_ms)
+    }
+
+    /// Takes `n` operations of `class` from `key`'s allowance, or none and says why not.
+    pub fn take_n(&self, client: &str, class: Class, n: u32, now_ms: i64) -> Result<(), ImError> {
         let limit = self.per_minute[class as usize];
         if limit == 0 {
             return Ok(());
@@ -95,14 +133,14 @@ impl RateLimits {
         }
         // Look up before inserting: no key allocation on the path every message takes.
         if !shard.clients.contains_key(client) {
-            shard.clients.insert(client.to_owned(), Buckets([None; 3]));
+            shard.clients.insert(client.to_owned(), Buckets([None; CLASSES]));
         }
         let buckets = shard.clients.get_mut(client).expect("present");
         let bucket = buckets.0[class as usize].get_or_insert(Bucket { tokens: limit as f64, at_ms: now_ms });
         bucket.tokens = refilled(*bucket, limit, now_ms);
         bucket.at_ms = now_ms.max(bucket.at_ms);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.tokens >= n as f64 {
+            bucket.tokens -= n as f64;
             Ok(())
         } else {
             Err(im_err!(MessageSentQuotaExceeded, "too many {}: the limit is {limit} per minute", class.name()))
@@ -116,7 +154,7 @@ fn refilled(bucket: Bucket, limit: u32, now_ms: i64) -> f64 {
 }
 
 impl Buckets {
-    fn all_full(&self, per_minute: &[u32; 3], now_ms: i64) -> bool {
+    fn all_full(&self, per_minute: &[u32; CLASSES], now_ms: i64) -> bool {
         self.0.iter().zip(per_minute).all(|(b, &limit)| b.is_none_or(|b| refilled(b, limit, now_ms) >= limit as f64))
     }
 }
@@ -126,7 +164,11 @@ mod tests {
     use super::*;
 
     fn limits(send: u32) -> RateLimits {
-        RateLimits::new(&LimitsConfig { send_per_minute: send, history_per_minute: 0, ..LimitsConfig::default() })
+        RateLimits::per_client(&LimitsConfig {
+            send_per_minute: send,
+            history_per_minute: 0,
+            ..LimitsConfig::default()
+        })
     }
 
     #[test]

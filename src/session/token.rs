@@ -7,11 +7,15 @@
 //! rules. A kick by the app (`POST …/clients/{id}/kick`) revokes every token of the client and
 //! voids signatures made before it.
 //!
+//! `session/close` (logout) ends the token of that session. The table holds at most
+//! `limits.max_session_tokens`: past it the oldest tokens are forgotten, and their clients
+//! get 4112 on a reconnect and log in afresh (the SDKs do this by themselves).
+//!
 //! Tokens are kept in memory: after a restart every token is unknown, the client gets 4112
 //! and the SDKs open a fresh session. Kicks are also stored ([`crate::store::kick`]) and read
 //! back at start, so a restart does not revive signatures a kick voided.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -34,31 +38,63 @@ struct Grant {
     login: Login,
 }
 
-/// Live tokens of this node, and when each kicked client was kicked.
+/// Live grants, and their tokens in the order they were issued (which is also the order
+/// they expire in: every token gets the same lifetime).
 #[derive(Default)]
+struct Grants {
+    by_token: HashMap<Arc<str>, Grant>,
+    issued: VecDeque<Arc<str>>,
+}
+
+/// Live tokens of this node (at most `max` of them), and when each kicked client was kicked.
 pub struct Tokens {
-    grants: Mutex<HashMap<String, Grant>>,
+    grants: Mutex<Grants>,
     kicked: Mutex<HashMap<String, i64>>,
+    max: usize,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Tokens::new(usize::MAX)
+    }
 }
 
 impl Tokens {
+    /// A token table that keeps at most `max` tokens: past it the oldest are forgotten.
+    pub fn new(max: usize) -> Self {
+        Tokens { grants: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
+    }
+
     /// A new token for `client`'s `login`, valid for `ttl_secs`.
     pub fn issue(&self, client: &str, login: &Login, now_ms: i64, ttl_secs: u64) -> String {
         let token = ids::new_session_token();
         let grant =
             Grant { client: client.to_owned(), expires_ms: now_ms + ttl_secs as i64 * 1000, login: login.clone() };
+        let key: Arc<str> = token.as_str().into();
         let mut grants = self.grants.lock();
-        if grants.len() % 1024 == 1023 {
-            grants.retain(|_, g| g.expires_ms > now_ms);
+        let Grants { by_token, issued } = &mut *grants;
+        // Forget the expired, then the oldest while over the bound.
+        while let Some(oldest) = issued.front() {
+            let expired = by_token.get(oldest).is_none_or(|g| g.expires_ms <= now_ms);
+            if !expired && by_token.len() < self.max {
+                break;
+            }
+            by_token.remove(oldest);
+            issued.pop_front();
         }
-        grants.insert(token.clone(), grant);
+        // Revoked tokens leave `issued` lazily; do not let them pile up there.
+        if issued.len() >= 2 * by_token.len() + 1024 {
+            issued.retain(|t| by_token.contains_key(t));
+        }
+        by_token.insert(key.clone(), grant);
+        issued.push_back(key);
         token
     }
 
     /// The login `token` continues, if it was issued to `client` and has not expired.
     pub fn check(&self, token: &str, client: &str, now_ms: i64) -> Option<Login> {
         let grants = self.grants.lock();
-        grants.get(token).filter(|g| g.client == client && g.expires_ms > now_ms).map(|g| g.login.clone())
+        grants.by_token.get(token).filter(|g| g.client == client && g.expires_ms > now_ms).map(|g| g.login.clone())
     }
 
     /// Whether `token` was issued to `client` and has not expired.
@@ -66,10 +102,25 @@ impl Tokens {
         self.check(token, client, now_ms).is_some()
     }
 
+    /// Ends one token (the client logged out with `session/close`).
+    pub fn revoke_token(&self, token: &str) {
+        self.grants.lock().by_token.remove(token);
+    }
+
+    /// Number of live tokens held.
+    pub fn len(&self) -> usize {
+        self.grants.lock().by_token.len()
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Revokes every token of `client` and voids signatures made up to `now_ms`. Kicks
     /// older than `forget_after_ms` are forgotten: signatures made before them have expired.
     pub fn revoke(&self, client: &str, now_ms: i64, forget_after_ms: i64) {
-        self.grants.lock().retain(|_, g| g.client != client);
+        self.grants.lock().by_token.retain(|_, g| g.client != client);
         let mut kicked = self.kicked.lock();
         kicked.retain(|_, at| now_ms - *at <= forget_after_ms);
         kicked.insert(client.to_owned(), now_ms);
@@ -100,6 +151,28 @@ mod tests {
         assert!(!tokens.is_valid(&st, "alice", 61_000), "expired");
         assert!(!tokens.is_valid(&st, "bob", 1_000), "someone else's");
         assert!(!tokens.is_valid("forged", "alice", 1_000));
+    }
+
+    #[test]
+    fn a_logout_ends_its_token_and_the_table_is_bounded() {
+        let tokens = Tokens::new(3);
+        let login = Login { tag: None, device: "d".into() };
+        let first = tokens.issue("alice", &login, 1_000, 60);
+        let second = tokens.issue("alice", &login, 1_000, 60);
+        tokens.revoke_token(&first);
+        assert!(!tokens.is_valid(&first, "alice", 1_000), "logged out");
+        assert!(tokens.is_valid(&second, "alice", 1_000));
+        let later: Vec<String> = (0..5).map(|_| tokens.issue("bob", &login, 2_000, 60)).collect();
+        assert_eq!(tokens.len(), 3);
+        assert!(!tokens.is_valid(&second, "alice", 2_000), "the oldest went first");
+        assert!(later[2..].iter().all(|t| tokens.is_valid(t, "bob", 2_000)));
+        for _ in 0..10_000 {
+            let t = tokens.issue("carol", &login, 3_000, 60);
+            tokens.revoke_token(&t);
+        }
+        assert!(tokens.grants.lock().issued.len() < 2_000, "revoked tokens do not pile up");
+        tokens.issue("dave", &login, 70_000, 60);
+        assert_eq!(tokens.len(), 1, "expired tokens are dropped as new ones come");
     }
 
     #[test]

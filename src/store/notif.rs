@@ -3,6 +3,9 @@
 //!
 //! Key `("ntf", clientId, serverTs, n)`; the value is the notification as the REST endpoint
 //! returns it (JSON text). `n` tells apart notifications of the same millisecond.
+//!
+//! Notifications live `limits.notification_ttl_secs` (30 days): older ones are not returned,
+//! and [`Store::expire_notifications`] deletes them a chunk at a time in the background.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,6 +46,44 @@ impl Store {
     }
 }
 
+/// Where a sweep of expired notifications goes on from.
+#[derive(Debug, Default)]
+pub struct SweepCursor(Option<Vec<u8>>);
+
+impl Store {
+    /// Deletes notifications kept before `before_ts`, looking at up to `budget` of them from
+    /// `cursor` on. Returns how many it deleted and whether the sweep reached the end (the
+    /// cursor then starts again from the beginning).
+    pub fn expire_notifications(
+        &self,
+        before_ts: i64,
+        cursor: &mut SweepCursor,
+        budget: usize,
+    ) -> Result<(usize, bool), StoreError> {
+        let prefix = Tuple::new().str("ntf").into_bytes();
+        let begin = cursor.0.take().unwrap_or_else(|| prefix.clone());
+        let rows = self.engine().snapshot().get_range(&begin, &prefix_end(&prefix), RangeOptions::forward(budget))?;
+        let done = rows.len() < budget;
+        let mut expired = Vec::new();
+        for (key, _) in &rows {
+            let mut t = Unpack::new(key);
+            let ts = t.str().and(t.str()).and(t.u64()).ok_or_else(|| StoreError::Corrupt("ntf key".into()))?;
+            if (ts as i64) < before_ts {
+                expired.push(super::kv::Write::Clear(key.clone()));
+            }
+        }
+        if !expired.is_empty() {
+            self.engine().write(&mut expired.iter())?;
+        }
+        if let Some((last, _)) = rows.last().filter(|_| !done) {
+            let mut next = last.clone();
+            next.push(0);
+            cursor.0 = Some(next);
+        }
+        Ok((expired.len(), done))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +108,12 @@ mod tests {
         assert_eq!(store.notifications("bob", 10, 2).unwrap(), (vec!["b".into(), "c".into()], true));
         assert_eq!(store.notifications("bob", 30, 10).unwrap(), (vec![], false));
         assert_eq!(store.notifications("carol", 0, 10).unwrap(), (vec![], false));
+
+        let mut cursor = SweepCursor::default();
+        assert_eq!(store.expire_notifications(20, &mut cursor, 2).unwrap(), (1, false), "bob's 10");
+        assert_eq!(store.expire_notifications(20, &mut cursor, 2).unwrap(), (0, false));
+        assert_eq!(store.expire_notifications(20, &mut cursor, 2).unwrap(), (1, true), "bobby's 15");
+        assert_eq!(store.notifications("bob", 0, 10).unwrap().0, ["b", "c", "d"]);
+        assert_eq!(store.notifications("bobby", 0, 10).unwrap().0, Vec::<String>::new());
     }
 }

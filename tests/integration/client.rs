@@ -88,6 +88,11 @@ pub fn no_rate_limits(config: &mut Config) {
     config.limits.send_per_minute = 0;
     config.limits.history_per_minute = 0;
     config.limits.ops_per_minute = 0;
+    config.limits.receipts_per_minute = 0;
+    config.limits.socket_logins_per_minute = 0;
+    config.limits.socket_creates_per_minute = 0;
+    config.limits.ip_logins_per_minute = 0;
+    config.limits.ip_creates_per_minute = 0;
 }
 
 /// One WebSocket speaking the LeanCloud protocol.

@@ -3,6 +3,7 @@
 
 mod client;
 
+mod abuse;
 mod blacklist;
 
 mod conversations;

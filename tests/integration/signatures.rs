@@ -41,7 +41,10 @@ fn signature(server: &TestServer, how: Sig, message: impl Fn(i64, &str) -> Strin
 }
 
 fn signature_at(server: &TestServer, how: Sig, now: i64, message: impl Fn(i64, &str) -> String) -> SignedFields {
-    let nonce = "83721";
+    // A fresh nonce for every signature, as an app server makes them: a login signature
+    // opens one session only.
+    static NONCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(83721);
+    let nonce = &NONCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string();
     let (t, key) = match how {
         Sig::Valid | Sig::Forged => (now, server.config.app.master_key.clone()),
         Sig::ValidSeconds => (now / 1000, server.config.app.master_key.clone()),
