@@ -91,11 +91,16 @@ impl Target {
             .env("XINSHI_STORAGE_DATA_DIR", &self.data_dir)
             .env("XINSHI_APP_ID", APP_ID)
             .env("XINSHI_LOG", "warn")
-            // Load clients send far more than an app's users may; lift the per-client
+            // Load clients send far more than an app's users may, and log in by the
+            // thousand from a few addresses; lift the per-client, per-socket and per-IP
             // rate limits (--server-env can set them again).
             .env("XINSHI_LIMITS_SEND_PER_MINUTE", "0")
             .env("XINSHI_LIMITS_HISTORY_PER_MINUTE", "0")
             .env("XINSHI_LIMITS_OPS_PER_MINUTE", "0")
+            .env("XINSHI_LIMITS_RECEIPTS_PER_MINUTE", "0")
+            .env("XINSHI_LIMITS_IP_LOGINS_PER_MINUTE", "0")
+            .env("XINSHI_LIMITS_IP_CREATES_PER_MINUTE", "0")
+            .env("XINSHI_LIMITS_SOCKET_CREATES_PER_MINUTE", "0")
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
