@@ -19,6 +19,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub security: SecurityConfig,
     pub features: FeaturesConfig,
+    pub query: QueryConfig,
 }
 
 /// `[server]`: where to listen and how clients reach us.
@@ -311,6 +312,73 @@ fn override_value(current: &toml::Value, raw: &str) -> Option<toml::Value> {
         ),
         _ => return None,
     })
+}
+
+/// `[query]`: what one `conv/query` may cost (issue 9). A query past a bound gets 4310
+/// CONVERSATION_QUERY_FAILED with the bound named in the detail. The condition bounds
+/// default to [`crate::query::Budget`]'s values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Most clauses in a `where` (every field test and every entry of an `$and` / `$or`).
+    pub max_clauses: usize,
+    /// Most operands in the lists of `$in`, `$nin` and `$all`, summed over the `where`.
+    pub max_operands: usize,
+    /// Most levels of `$and` / `$or` nesting.
+    pub max_depth: usize,
+    /// Most `$regex` tests in a `where`.
+    pub max_regexes: usize,
+    /// Most bytes one `$regex` may compile to.
+    pub regex_size_limit: usize,
+    /// Most bytes of lazy-DFA cache one `$regex` may use while matching.
+    pub regex_dfa_size_limit: usize,
+    /// Most keys in a `sort`.
+    pub max_sort_keys: usize,
+    /// Most conversations one query looks at (the candidates its `objectId` / `m` condition
+    /// picks, or every conversation); past it the query fails rather than scan on.
+    pub max_scanned: usize,
+    /// Queries evaluated at once on this node (0: no cap); the others wait.
+    pub max_concurrent: usize,
+    /// How long a query waits for its turn under `max_concurrent` before it fails, in ms.
+    pub queue_wait_ms: u64,
+    /// Most bytes of result rows in one reply: rows past it are left for the next page
+    /// (the reply has fewer rows than `limit`). A single row bigger than this is still
+    /// sent alone. Used as at most half of `limits.outbound_queue_bytes`.
+    pub max_reply_bytes: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        let budget = crate::query::Budget::default();
+        QueryConfig {
+            max_clauses: budget.max_clauses,
+            max_operands: budget.max_operands,
+            max_depth: budget.max_depth,
+            max_regexes: budget.max_regexes,
+            regex_size_limit: budget.regex_size_limit,
+            regex_dfa_size_limit: budget.regex_dfa_size_limit,
+            max_sort_keys: budget.max_sort_keys,
+            max_scanned: 20_000,
+            max_concurrent: 4,
+            queue_wait_ms: 2000,
+            max_reply_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl QueryConfig {
+    /// The bounds on a parsed condition.
+    pub fn budget(&self) -> crate::query::Budget {
+        crate::query::Budget {
+            max_clauses: self.max_clauses,
+            max_operands: self.max_operands,
+            max_depth: self.max_depth,
+            max_regexes: self.max_regexes,
+            regex_size_limit: self.regex_size_limit,
+            regex_dfa_size_limit: self.regex_dfa_size_limit,
+            max_sort_keys: self.max_sort_keys,
+        }
+    }
 }
 
 #[cfg(test)]

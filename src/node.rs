@@ -37,6 +37,8 @@ pub struct Node {
     next_session: AtomicU64,
     /// Flips to `true` when the server stops; every socket watches it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Permits for `conv/query` evaluations running at once (`query.max_concurrent`).
+    pub queries: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -60,6 +62,10 @@ impl Node {
             core,
             next_session: AtomicU64::new(1),
             stopping: tokio::sync::watch::Sender::new(false),
+            queries: Arc::new(tokio::sync::Semaphore::new(match config.query.max_concurrent {
+                0 => tokio::sync::Semaphore::MAX_PERMITS,
+                n => n,
+            })),
             config,
         });
         node.sweep_notifications();

@@ -18,6 +18,7 @@ use ::regex::Regex;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
+use super::budget::{Budget, Spent, check_depth};
 use super::date::{date_millis, is_date_object};
 
 /// Why a condition could not be evaluated.
@@ -27,6 +28,9 @@ pub enum QueryError {
     BadCondition(String),
     #[error("invalid regular expression: {0}")]
     BadRegex(String),
+    /// The condition asks for more work than the [`Budget`] allows.
+    #[error("query over budget: {0}")]
+    OverBudget(String),
 }
 
 /// Whether `doc` satisfies the `where` condition `cond`.
@@ -63,24 +67,16 @@ enum Test {
 }
 
 impl Filter {
-    /// Parses and validates a `where` condition, which must be an object.
+    /// Parses and validates a `where` condition, which must be an object, within the
+    /// default [`Budget`].
     pub fn parse(cond: &Value) -> Result<Self, QueryError> {
-        let Value::Object(map) = cond else {
-            return Err(bad(format!("a condition must be a JSON object, got {cond}")));
-        };
-        let clauses = map
-            .iter()
-            .map(|(key, value)| match key.as_str() {
-                "$and" => Ok(Clause::And(parse_list(key, value)?)),
-                "$or" => Ok(Clause::Or(parse_list(key, value)?)),
-                op if op.starts_with('$') => Err(bad(format!("unknown top-level operator `{op}`"))),
-                path => Ok(Clause::Field {
-                    path: path.split('.').map(str::to_owned).collect(),
-                    tests: parse_field(path, value)?,
-                }),
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Filter { clauses })
+        Filter::parse_within(cond, &Budget::default())
+    }
+
+    /// Parses and validates a `where` condition within `budget`: the first bound passed
+    /// stops the parse with [`QueryError::OverBudget`].
+    pub fn parse_within(cond: &Value, budget: &Budget) -> Result<Self, QueryError> {
+        Parser { budget, spent: Spent::default() }.filter(cond, 1)
     }
 
     /// Whether `doc` satisfies every clause.
@@ -100,75 +96,133 @@ fn bad(msg: String) -> QueryError {
     QueryError::BadCondition(msg)
 }
 
-/// The operand of `$and` / `$or`: a non-empty array of conditions.
-fn parse_list(op: &str, value: &Value) -> Result<Vec<Filter>, QueryError> {
-    match value {
-        Value::Array(items) if !items.is_empty() => items.iter().map(Filter::parse).collect(),
-        _ => Err(bad(format!("`{op}` needs a non-empty array of conditions"))),
-    }
+/// One parse: the budget and what has been spent of it.
+struct Parser<'b> {
+    budget: &'b Budget,
+    spent: Spent,
 }
 
-/// A field's condition: an operator object, or else a literal.
-fn parse_field(path: &str, cond: &Value) -> Result<Vec<Test>, QueryError> {
-    match cond {
-        Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => parse_operators(path, ops),
-        literal => Ok(vec![Test::Eq(literal.clone())]),
-    }
-}
-
-fn parse_operators(path: &str, ops: &Map<String, Value>) -> Result<Vec<Test>, QueryError> {
-    let mut tests = Vec::with_capacity(ops.len());
-    for (op, arg) in ops {
-        let test = match op.as_str() {
-            "$eq" => Test::Eq(arg.clone()),
-            "$ne" => Test::Ne(arg.clone()),
-            "$lt" => Test::Order(Ordering::Less, false, arg.clone()),
-            "$lte" => Test::Order(Ordering::Less, true, arg.clone()),
-            "$gt" => Test::Order(Ordering::Greater, false, arg.clone()),
-            "$gte" => Test::Order(Ordering::Greater, true, arg.clone()),
-            "$in" => Test::In(array_arg(path, op, arg)?),
-            "$nin" => Test::Nin(array_arg(path, op, arg)?),
-            "$all" => Test::All(array_arg(path, op, arg)?),
-            "$size" => match arg.as_u64().and_then(|n| usize::try_from(n).ok()) {
-                Some(n) => Test::Size(n),
-                None => {
-                    return Err(bad(format!("`$size` on `{path}` needs a non-negative integer")));
-                }
-            },
-            "$exists" => match arg {
-                Value::Bool(b) => Test::Exists(*b),
-                _ => return Err(bad(format!("`$exists` on `{path}` needs true or false"))),
-            },
-            "$regex" => {
-                let Some(pattern) = arg.as_str() else {
-                    return Err(bad(format!("`$regex` on `{path}` needs a string")));
-                };
-                let options = match ops.get("$options") {
-                    None => "",
-                    Some(Value::String(s)) => s,
-                    Some(_) => return Err(bad(format!("`$options` on `{path}` needs a string"))),
-                };
-                Test::Regex(super::regex::compile(pattern, options)?)
-            }
-            "$options" if ops.contains_key("$regex") => continue,
-            "$options" => return Err(bad(format!("`$options` on `{path}` without `$regex`"))),
-            other if other.starts_with('$') => {
-                return Err(bad(format!("unknown operator `{other}` on field `{path}`")));
-            }
-            other => {
-                return Err(bad(format!("field `{path}` mixes operators with the plain key `{other}`")));
-            }
+impl Parser<'_> {
+    /// A condition object at nesting level `depth`.
+    fn filter(&mut self, cond: &Value, depth: usize) -> Result<Filter, QueryError> {
+        check_depth(self.budget, depth)?;
+        let Value::Object(map) = cond else {
+            return Err(bad(format!("a condition must be a JSON object, got {}", brief(&cond.to_string()))));
         };
-        tests.push(test);
+        let mut clauses = Vec::with_capacity(map.len());
+        for (key, value) in map {
+            let clause = match key.as_str() {
+                "$and" => Clause::And(self.list(key, value, depth)?),
+                "$or" => Clause::Or(self.list(key, value, depth)?),
+                op if op.starts_with('$') => return Err(bad(format!("unknown top-level operator `{}`", brief(op)))),
+                path => Clause::Field {
+                    path: path.split('.').map(str::to_owned).collect(),
+                    tests: self.field(path, value)?,
+                },
+            };
+            clauses.push(clause);
+        }
+        Ok(Filter { clauses })
     }
-    Ok(tests)
+
+    /// The operand of `$and` / `$or`: a non-empty array of conditions, one level deeper.
+    fn list(&mut self, op: &str, value: &Value, depth: usize) -> Result<Vec<Filter>, QueryError> {
+        match value {
+            Value::Array(items) if !items.is_empty() => {
+                self.spent.clauses(self.budget, items.len())?;
+                items.iter().map(|item| self.filter(item, depth + 1)).collect()
+            }
+            _ => Err(bad(format!("`{op}` needs a non-empty array of conditions"))),
+        }
+    }
+
+    /// A field's condition: an operator object, or else a literal.
+    fn field(&mut self, path: &str, cond: &Value) -> Result<Vec<Test>, QueryError> {
+        match cond {
+            Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) => self.operators(path, ops),
+            literal => {
+                self.spent.clauses(self.budget, 1)?;
+                Ok(vec![Test::Eq(literal.clone())])
+            }
+        }
+    }
+
+    fn operators(&mut self, path: &str, ops: &Map<String, Value>) -> Result<Vec<Test>, QueryError> {
+        let path = brief(path);
+        let mut tests = Vec::with_capacity(ops.len());
+        for (op, arg) in ops {
+            if op != "$options" {
+                self.spent.clauses(self.budget, 1)?;
+            }
+            let test = match op.as_str() {
+                "$eq" => Test::Eq(arg.clone()),
+                "$ne" => Test::Ne(arg.clone()),
+                "$lt" => Test::Order(Ordering::Less, false, arg.clone()),
+                "$lte" => Test::Order(Ordering::Less, true, arg.clone()),
+                "$gt" => Test::Order(Ordering::Greater, false, arg.clone()),
+                "$gte" => Test::Order(Ordering::Greater, true, arg.clone()),
+                "$in" => Test::In(self.array_arg(&path, op, arg)?),
+                "$nin" => Test::Nin(self.array_arg(&path, op, arg)?),
+                "$all" => Test::All(self.array_arg(&path, op, arg)?),
+                "$size" => match arg.as_u64().and_then(|n| usize::try_from(n).ok()) {
+                    Some(n) => Test::Size(n),
+                    None => {
+                        return Err(bad(format!("`$size` on `{path}` needs a non-negative integer")));
+                    }
+                },
+                "$exists" => match arg {
+                    Value::Bool(b) => Test::Exists(*b),
+                    _ => return Err(bad(format!("`$exists` on `{path}` needs true or false"))),
+                },
+                "$regex" => {
+                    let Some(pattern) = arg.as_str() else {
+                        return Err(bad(format!("`$regex` on `{path}` needs a string")));
+                    };
+                    let options = match ops.get("$options") {
+                        None => "",
+                        Some(Value::String(s)) => s,
+                        Some(_) => return Err(bad(format!("`$options` on `{path}` needs a string"))),
+                    };
+                    self.spent.regex(self.budget)?;
+                    Test::Regex(super::regex::compile(pattern, options, self.budget)?)
+                }
+                "$options" if ops.contains_key("$regex") => continue,
+                "$options" => return Err(bad(format!("`$options` on `{path}` without `$regex`"))),
+                other if other.starts_with('$') => {
+                    return Err(bad(format!("unknown operator `{}` on field `{path}`", brief(other))));
+                }
+                other => {
+                    return Err(bad(format!("field `{path}` mixes operators with the plain key `{}`", brief(other))));
+                }
+            };
+            tests.push(test);
+        }
+        Ok(tests)
+    }
+
+    fn array_arg(&mut self, path: &str, op: &str, arg: &Value) -> Result<Vec<Value>, QueryError> {
+        match arg {
+            Value::Array(items) => {
+                self.spent.operands(self.budget, items.len())?;
+                Ok(items.clone())
+            }
+            _ => Err(bad(format!("`{op}` on `{path}` needs an array"))),
+        }
+    }
 }
 
-fn array_arg(path: &str, op: &str, arg: &Value) -> Result<Vec<Value>, QueryError> {
-    match arg {
-        Value::Array(items) => Ok(items.clone()),
-        _ => Err(bad(format!("`{op}` on `{path}` needs an array"))),
+/// `text` cut to at most 64 bytes (at a character boundary) with `…` when cut, so that an
+/// error detail does not echo a huge key or pattern back.
+pub(super) fn brief(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    if text.len() <= MAX {
+        return text.into();
     }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
 }
 
 impl Test {

@@ -18,9 +18,14 @@
 //! Date object takes part in a comparison both sides are turned into a
 //! point in time, so the encodings can be mixed freely in conditions.
 //!
+//! Every parse runs within a [`Budget`] (clauses, operands, nesting, regexes and their
+//! compiled size, sort keys): a condition asking for more is refused with
+//! [`QueryError::OverBudget`] before the work past the bound is done.
+//!
 //! Regular expressions written with the Java/PCRE `\Q…\E` quoting used by
 //! the SDKs are translated for the Rust `regex` engine.
 
+mod budget;
 pub(crate) mod date;
 mod matcher;
 mod regex;
@@ -29,5 +34,6 @@ mod sort;
 #[cfg(test)]
 mod tests;
 
+pub use budget::Budget;
 pub use matcher::{Filter, QueryError, matches};
-pub use sort::{SortKey, compare_docs, parse_sort};
+pub use sort::{SortKey, compare_docs, parse_sort, parse_sort_within};

@@ -11,15 +11,16 @@
 use ::regex::{Regex, RegexBuilder};
 
 use super::QueryError;
+use super::budget::{Budget, over};
+use super::matcher::brief;
 
-/// Upper bound on the compiled program size, so hostile patterns cannot
-/// make the server allocate without limit.
-const SIZE_LIMIT: usize = 1 << 20;
-
-/// Compiles a `$regex` pattern with its optional `$options` string.
-pub(super) fn compile(pattern: &str, options: &str) -> Result<Regex, QueryError> {
+/// Compiles a `$regex` pattern with its optional `$options` string. The compiled program
+/// and the lazy DFA's cache are held to the budget's `regex_size_limit` and
+/// `regex_dfa_size_limit`, so a hostile pattern (`\w{1000}`) costs at most that much memory
+/// and (compiling is linear in the size) time; a pattern too big is over budget.
+pub(super) fn compile(pattern: &str, options: &str, budget: &Budget) -> Result<Regex, QueryError> {
     let mut builder = RegexBuilder::new(&translate_quotes(pattern));
-    builder.size_limit(SIZE_LIMIT);
+    builder.size_limit(budget.regex_size_limit).dfa_size_limit(budget.regex_dfa_size_limit);
     for flag in options.chars() {
         match flag {
             'i' => builder.case_insensitive(true),
@@ -31,7 +32,12 @@ pub(super) fn compile(pattern: &str, options: &str) -> Result<Regex, QueryError>
             }
         };
     }
-    builder.build().map_err(|e| QueryError::BadRegex(format!("pattern {pattern:?}: {e}")))
+    builder.build().map_err(|e| match e {
+        ::regex::Error::CompiledTooBig(limit) => {
+            over(format!("regular expression {:?} compiles to more than {limit} bytes", brief(pattern)))
+        }
+        e => QueryError::BadRegex(format!("pattern {:?}: {e}", brief(pattern))),
+    })
 }
 
 /// Rewrites every `\Q…\E` span as escaped literal text.
@@ -86,6 +92,10 @@ fn push_literal(out: &mut String, text: &str) {
 mod tests {
     use super::*;
 
+    fn compile(pattern: &str, options: &str) -> Result<Regex, QueryError> {
+        super::compile(pattern, options, &Budget::default())
+    }
+
     #[test]
     fn translation_escapes_only_the_quoted_span() {
         assert_eq!(translate_quotes(r"^\Qfoo.bar\E"), r"^foo\.bar");
@@ -119,6 +129,7 @@ mod tests {
         assert!(matches!(compile("a", "g"), Err(QueryError::BadRegex(_))));
         assert!(matches!(compile("(", ""), Err(QueryError::BadRegex(_))));
         assert!(matches!(compile("a\\", ""), Err(QueryError::BadRegex(_))));
-        assert!(matches!(compile("a{1000}{1000}", ""), Err(QueryError::BadRegex(_))));
+        // Valid syntax, but a program past the size limit: over budget.
+        assert!(matches!(compile("a{1000}{1000}", ""), Err(QueryError::OverBudget(_))));
     }
 }

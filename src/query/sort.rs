@@ -19,6 +19,8 @@
 use serde_json::Value;
 use std::cmp::Ordering;
 
+use super::QueryError;
+use super::budget::{Budget, over};
 use super::date::{date_millis, format_iso_millis, is_date_object};
 use super::matcher::lookup;
 
@@ -43,6 +45,15 @@ pub fn parse_sort(s: &str) -> Vec<SortKey> {
             (!path.is_empty()).then(|| SortKey { path: path.to_owned(), descending })
         })
         .collect()
+}
+
+/// [`parse_sort`] within `budget`: more than `max_sort_keys` keys are over budget.
+pub fn parse_sort_within(s: &str, budget: &Budget) -> Result<Vec<SortKey>, QueryError> {
+    let keys = parse_sort(s);
+    if keys.len() > budget.max_sort_keys {
+        return Err(over(format!("more than {} sort keys", budget.max_sort_keys)));
+    }
+    Ok(keys)
 }
 
 /// Orders two documents by `keys`, the first differing key deciding.

@@ -351,3 +351,115 @@ fn compare_docs_direct() {
     assert_eq!(compare_docs(&json!({}), &a, &asc), Ordering::Less);
     assert_eq!(compare_docs(&json!({}), &a, &desc), Ordering::Greater);
 }
+
+// Budgets (issue 9, point 1): every bound lets its maximum through and refuses one more.
+
+fn within(cond: &Value, budget: &Budget) -> Result<Filter, QueryError> {
+    Filter::parse_within(cond, budget)
+}
+
+fn over_budget(result: Result<Filter, QueryError>, what: &str) {
+    match result {
+        Err(QueryError::OverBudget(msg)) => assert!(msg.contains(what), "{msg:?} should name {what:?}"),
+        other => panic!("expected over budget ({what}), got {other:?}"),
+    }
+}
+
+#[test]
+fn budget_bounds_clauses() {
+    let budget = Budget { max_clauses: 4, ..Budget::default() };
+    let fields = |n: usize| Value::Object((0..n).map(|i| (format!("f{i}"), json!(i))).collect());
+    assert!(within(&fields(4), &budget).is_ok());
+    over_budget(within(&fields(5), &budget), "more than 4 clauses");
+    // Each operator is a clause, `$options` is part of its `$regex`.
+    assert!(within(&json!({"a": {"$gt": 1, "$lt": 5}, "b": {"$regex": "x", "$options": "i"}}), &budget).is_ok());
+    over_budget(within(&json!({"a": {"$gt": 1, "$lt": 5, "$ne": 3}, "b": 1, "c": 2}), &budget), "clauses");
+    // So is every entry of an `$or` / `$and`, with what is inside it.
+    assert!(within(&json!({"$or": [{"a": 1}, {"b": 2}]}), &budget).is_ok());
+    over_budget(within(&json!({"$or": [{"a": 1}, {"b": 2}, {"c": 3}]}), &budget), "clauses");
+}
+
+#[test]
+fn budget_bounds_operands() {
+    let budget = Budget { max_operands: 10, ..Budget::default() };
+    let ids = |n: usize| (0..n).map(|i| json!(format!("id{i}"))).collect::<Vec<_>>();
+    assert!(within(&json!({"objectId": {"$in": ids(10)}}), &budget).is_ok());
+    over_budget(within(&json!({"objectId": {"$in": ids(11)}}), &budget), "more than 10 operands");
+    // Summed over `$in`, `$nin` and `$all` everywhere in the condition.
+    let split = json!({"m": {"$all": ids(4)}, "$or": [{"objectId": {"$nin": ids(4)}}, {"c": {"$in": ids(3)}}]});
+    over_budget(within(&split, &budget), "operands");
+}
+
+#[test]
+fn budget_bounds_nesting() {
+    let budget = Budget { max_depth: 3, ..Budget::default() };
+    let nested = |levels: usize| (0..levels).fold(json!({"a": 1}), |inner, _| json!({"$and": [inner]}));
+    // A condition without $and / $or is depth 1; each level adds one.
+    assert!(within(&nested(2), &budget).is_ok());
+    over_budget(within(&nested(3), &budget), "nested more than 3 levels");
+    // Deep nesting is refused, not a stack overflow (serde_json itself stops at 128).
+    over_budget(Filter::parse(&nested(60)), "nested");
+}
+
+#[test]
+fn budget_bounds_regex_count_before_compiling() {
+    let budget = Budget { max_regexes: 2, ..Budget::default() };
+    let regexes =
+        |patterns: &[&str]| json!({"$or": patterns.iter().map(|p| json!({"name": {"$regex": p}})).collect::<Vec<_>>()});
+    assert!(within(&regexes(&["^a", "b$"]), &budget).is_ok());
+    over_budget(within(&regexes(&["^a", "b$", "c"]), &budget), "more than 2 $regex");
+    // The one too many is refused before it is compiled: its syntax error is never seen.
+    over_budget(within(&regexes(&["^a", "b$", "("]), &budget), "$regex");
+}
+
+#[test]
+fn budget_bounds_compiled_regex_size() {
+    // Unicode `\w` repeated compiles to about a megabyte: over the default.
+    over_budget(Filter::parse(&json!({"name": {"$regex": r"\w{20}"}})), "compiles to more than");
+    assert!(Filter::parse(&json!({"name": {"$regex": r"\w+"}})).is_ok());
+    let small = Budget { regex_size_limit: 4096, ..Budget::default() };
+    assert!(within(&json!({"name": {"$regex": "^team"}}), &small).is_ok());
+    over_budget(within(&json!({"name": {"$regex": r"\w"}}), &small), "more than 4096 bytes");
+    // The detail quotes a long pattern only in part.
+    let long = format!("{}\\w{{50}}", "a".repeat(1000));
+    let err = Filter::parse(&json!({"name": {"$regex": long}})).unwrap_err().to_string();
+    assert!(err.len() < 300 && err.contains('…'), "{err}");
+}
+
+#[test]
+fn tiny_dfa_cache_still_matches() {
+    // Past `regex_dfa_size_limit` the engine searches more slowly, it does not fail.
+    let budget = Budget { regex_dfa_size_limit: 1, ..Budget::default() };
+    let filter = within(&json!({"name": {"$regex": r"^\w+ foo\.bar$"}}), &budget).unwrap();
+    assert!(filter.matches(&conv()));
+    assert!(!filter.matches(&json!({"name": "Team foo-bar"})));
+}
+
+#[test]
+fn budget_bounds_sort_keys() {
+    let budget = Budget { max_sort_keys: 3, ..Budget::default() };
+    assert_eq!(parse_sort_within("-lm,name,c", &budget).unwrap().len(), 3);
+    let err = parse_sort_within("-lm,name,c,updatedAt", &budget).unwrap_err();
+    assert!(matches!(&err, QueryError::OverBudget(msg) if msg.contains("more than 3 sort keys")), "{err}");
+}
+
+#[test]
+fn sdk_queries_fit_the_default_budget() {
+    // The JS SDK fetches unknown conversations by id, up to 999 at a time.
+    let ids: Vec<String> = (0..999).map(|i| format!("{i:024x}")).collect();
+    assert!(Filter::parse(&json!({"objectId": {"$in": ids}})).is_ok());
+    // Conversations with exactly these members; a member cap's worth of them.
+    let members: Vec<String> = (0..500).map(|i| format!("client{i}")).collect();
+    assert!(Filter::parse(&json!({"m": {"$all": members}, "m.size": {"$exists": false}})).is_ok());
+    // Name searches, as `Query.contains` / `startsWith` write them, combined with or/and.
+    let cond = json!({"$and": [
+        {"$or": [
+            {"name": {"$regex": r"^\QTeam (1)\E", "$options": "i"}},
+            {"name": {"$regex": r".*\Qfoo.bar\E.*"}},
+            {"topic": {"$regex": r"[\p{Han}\w]+"}}
+        ]},
+        {"m": "alice", "tr": {"$ne": true}, "lm": {"$gt": {"__type": "Date", "iso": "2026-01-01T00:00:00.000Z"}}}
+    ]});
+    assert!(Filter::parse(&cond).unwrap().matches(&conv()));
+    assert!(parse_sort_within("-lm,-updatedAt,name", &Budget::default()).is_ok());
+}

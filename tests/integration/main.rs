@@ -9,6 +9,7 @@ mod blacklist;
 mod conversations;
 mod edge;
 mod errors;
+mod hardening_query;
 mod history;
 mod limits;
 mod members;
