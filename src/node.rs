@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::{ConvOp, Directory};
 use crate::error::ImError;
+use crate::gateway::outbox::Outbound;
 use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
 use crate::session::token::Tokens;
@@ -28,6 +29,8 @@ pub struct Node {
     next_session: AtomicU64,
     /// Flips to `true` when the server stops; every socket watches it.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Every socket's outbound queue, for the node-wide and time bounds on them.
+    pub outbound: Outbound,
 }
 
 impl Node {
@@ -48,6 +51,7 @@ impl Node {
             core,
             next_session: AtomicU64::new(1),
             stopping: tokio::sync::watch::Sender::new(false),
+            outbound: Outbound::default(),
             config,
         }))
     }
