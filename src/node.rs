@@ -51,7 +51,7 @@ impl Node {
             core,
             next_session: AtomicU64::new(1),
             stopping: tokio::sync::watch::Sender::new(false),
-            outbound: Outbound::default(),
+            outbound: Outbound::new(config.limits.outbound_total_bytes),
             config,
         }))
     }

@@ -92,12 +92,55 @@ pub struct Conn {
     close_as: OnceLock<(u16, &'static str)>,
     /// Wakes a socket task stuck writing to a client that does not read.
     abort: Notify,
+    /// The node's count of queued bytes.
+    totals: Arc<Totals>,
+}
+
+/// The node-wide count of queued bytes, kept on the hot path so the sweeper can be woken as
+/// soon as it passes `outbound_total_bytes`.
+#[derive(Debug, Default)]
+pub struct Totals {
+    bytes: AtomicUsize,
+    /// `outbound_total_bytes` (0: none).
+    bound: usize,
+    /// Set when the sweeper has been woken and has not run yet.
+    alarmed: AtomicBool,
+    wake: Notify,
+}
+
+impl Totals {
+    pub fn new(bound: usize) -> Totals {
+        Totals { bound, ..Default::default() }
+    }
+
+    fn add(&self, len: usize) {
+        let total = self.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if self.bound > 0 && total > self.bound && !self.alarmed.swap(true, Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn sub(&self, len: usize) {
+        self.bytes.fetch_sub(len, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Frames never written: dropped with the socket task's receiver.
+        self.totals.sub(self.queued());
+    }
 }
 
 impl Conn {
     /// A socket's queue with a backlog of `limit` bytes and replies up to `max_reply`
     /// bytes; the receiver goes to the socket task.
     pub fn new(limit: usize, max_reply: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Out>) {
+        Conn::counted(limit, max_reply, Arc::default())
+    }
+
+    /// [`Conn::new`], counted in the node's `totals`.
+    pub fn counted(limit: usize, max_reply: usize, totals: Arc<Totals>) -> (Arc<Conn>, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Conn {
             tx,
@@ -109,6 +152,7 @@ impl Conn {
             closing: AtomicBool::new(false),
             close_as: OnceLock::new(),
             abort: Notify::new(),
+            totals,
         };
         (Arc::new(conn), rx)
     }
@@ -131,8 +175,10 @@ impl Conn {
             self.close(CLOSE_SLOW_READER, SLOW_READER);
             return;
         }
+        self.totals.add(len);
         if self.tx.send(Out::Frame { bytes, peer }).is_err() {
             counter.fetch_sub(len, Ordering::Relaxed);
+            self.totals.sub(len);
         }
     }
 
@@ -145,7 +191,13 @@ impl Conn {
         }
     }
 
-    /// Whether [`Conn::close`] was called.
+    /// Called by the socket task when it ends: nothing more is queued, and the queue no
+    /// longer counts toward the node's total.
+    pub fn finish(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Conn::close`] (or [`Conn::finish`]) was called.
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Relaxed)
     }
@@ -163,6 +215,7 @@ impl Conn {
     /// Called by the socket task after writing a frame of `len` bytes.
     pub fn sent(&self, len: usize) {
         self.account(len).0.fetch_sub(len, Ordering::Relaxed);
+        self.totals.sub(len);
         self.written.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -180,12 +233,32 @@ impl Conn {
 /// How often the sweeper looks at every queue.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
+/// Least time between two sweeps when the node's total keeps waking the sweeper.
+const SWEEP_GAP: Duration = Duration::from_millis(20);
+
 /// The node's sockets, for the node-wide and time bounds on their queues.
-#[derive(Default)]
 pub struct Outbound {
     conns: Mutex<HashMap<u64, Watched>>,
     next_id: AtomicU64,
     sweeping: AtomicBool,
+    totals: Arc<Totals>,
+}
+
+impl Outbound {
+    /// With `outbound_total_bytes` = `bound` (0: none).
+    pub fn new(bound: usize) -> Outbound {
+        Outbound {
+            conns: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            sweeping: AtomicBool::new(false),
+            totals: Arc::new(Totals::new(bound)),
+        }
+    }
+
+    /// A socket's queue ([`Conn::new`]) counted in the node's total.
+    pub fn conn(&self, limit: usize, max_reply: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Out>) {
+        Conn::counted(limit, max_reply, self.totals.clone())
+    }
 }
 
 struct Watched {
@@ -221,10 +294,10 @@ impl Outbound {
         Registration { node: node.clone(), id }
     }
 
-    /// Bytes queued for every socket of the node together (a push shared by many sockets
-    /// counts for each).
+    /// Bytes queued for every open socket of the node together (a push shared by many
+    /// sockets counts for each; the queues of closing sockets, about to be freed, do not).
     pub fn queued(&self) -> usize {
-        self.conns.lock().values().map(|w| w.conn.queued()).sum()
+        self.conns.lock().values().filter(|w| !w.conn.is_closing()).map(|w| w.conn.queued()).sum()
     }
 
     /// One pass: closes the stalled queues, then the fullest ones while the node is over
@@ -272,15 +345,24 @@ impl Outbound {
 }
 
 /// Runs [`Outbound::sweep`] until the node is gone.
+/// Runs [`Outbound::sweep`] every [`SWEEP_EVERY`], and at once (but at most every
+/// [`SWEEP_GAP`]) when the node's total passes its bound; until the node is gone.
 async fn sweeper(node: Weak<Node>) {
-    let mut tick = tokio::time::interval(SWEEP_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let Some(totals) = node.upgrade().map(|n| n.outbound.totals.clone()) else {
+        return;
+    };
     loop {
-        let now = tick.tick().await;
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+            () = totals.wake.notified() => {}
+        }
+        totals.alarmed.store(false, Ordering::Relaxed);
         let Some(node) = node.upgrade() else {
             return;
         };
-        node.outbound.sweep(&node.config.limits, now);
+        node.outbound.sweep(&node.config.limits, Instant::now());
+        drop(node);
+        tokio::time::sleep(SWEEP_GAP).await;
     }
 }
 
@@ -404,7 +486,7 @@ mod tests {
     #[test]
     fn the_sweeper_closes_stalled_queues_and_the_fullest_past_the_node_total() {
         let limits = LimitsConfig { outbound_total_bytes: 100, outbound_stall_secs: 10, ..Default::default() };
-        let outbound = Outbound::default();
+        let outbound = Outbound::new(0);
         let start = Instant::now();
         let conns: Vec<_> = (0..4).map(|_| Conn::new(1000, 1000)).collect();
         for (conn, _) in &conns {
@@ -425,5 +507,26 @@ mod tests {
         outbound.sweep(&limits, start + Duration::from_secs(10));
         assert!(small.is_closing() && !reading.is_closing() && !idle.is_closing());
         assert_eq!(small.close_reason(), (CLOSE_SLOW_READER, STALLED));
+    }
+
+    #[test]
+    fn the_node_total_follows_every_queue_and_wakes_the_sweeper_past_its_bound() {
+        let totals = Arc::new(Totals::new(100));
+        let (a, rx_a) = Conn::counted(1000, 1000, totals.clone());
+        let (b, rx_b) = Conn::counted(1000, 1000, totals.clone());
+        a.push(Bytes::from(vec![0; 60]), Peer::AsIs);
+        b.push(Bytes::from(vec![0; 30]), Peer::AsIs);
+        assert_eq!(totals.bytes.load(Ordering::Relaxed), 90);
+        assert!(!totals.alarmed.load(Ordering::Relaxed));
+        b.push(Bytes::from(vec![0; 30]), Peer::AsIs);
+        assert!(totals.alarmed.load(Ordering::Relaxed), "past 100 bytes");
+        a.sent(60);
+        assert_eq!(totals.bytes.load(Ordering::Relaxed), 60);
+        drop(rx_b);
+        b.push(Bytes::from(vec![0; 30]), Peer::AsIs);
+        assert_eq!(totals.bytes.load(Ordering::Relaxed), 60, "a frame for a gone task is not counted");
+        drop((b, rx_a));
+        assert_eq!(totals.bytes.load(Ordering::Relaxed), 0, "a dropped queue leaves the total");
+        drop(a);
     }
 }

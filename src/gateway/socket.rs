@@ -54,7 +54,7 @@ pub async fn run(
     _slot: Slot,
 ) {
     let limits = node.config.limits.clone();
-    let (conn, mut outbound) = Conn::new(limits.outbound_queue_bytes, limits.max_reply_bytes);
+    let (conn, mut outbound) = node.outbound.conn(limits.outbound_queue_bytes, limits.max_reply_bytes);
     let _registration = Outbound::register(&node, conn.clone());
     let mut stream = stream
         .max_frame_size(limits.max_frame_bytes)
@@ -138,6 +138,7 @@ pub async fn run(
     };
 
     // Frames still queued are not going to be written: free them now, not after the close.
+    socket.conn.finish();
     drop(outbound);
     socket.stop_all();
     let reason =
