@@ -76,7 +76,18 @@ fn rss_kib(status: &str) -> u64 {
 
 /// A WebSocket opened by hand on a raw TCP connection (`lc.protobuf2.3`).
 async fn upgrade(addr: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    upgrade_on(TcpStream::connect(addr).await.unwrap(), addr).await
+}
+
+/// [`upgrade`] on a connection with a 4 KiB receive buffer (for a client that stops
+/// reading).
+async fn upgrade_small_buffer(addr: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    upgrade_on(socket.connect(addr.parse().unwrap()).await.unwrap(), addr).await
+}
+
+async fn upgrade_on(mut stream: TcpStream, addr: &str) -> TcpStream {
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
@@ -118,6 +129,10 @@ fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 
 /// The next frame from the server: its opcode and payload.
 async fn read_frame(stream: &mut OwnedReadHalf) -> std::io::Result<(u8, Vec<u8>)> {
+    read_frame_from(stream).await
+}
+
+async fn read_frame_from(stream: &mut (impl AsyncReadExt + Unpin)) -> std::io::Result<(u8, Vec<u8>)> {
     let mut h = [0u8; 2];
     stream.read_exact(&mut h).await?;
     let len = match h[1] & 0x7F {
@@ -143,6 +158,34 @@ async fn close_code(stream: &mut OwnedReadHalf, within: Duration) -> Option<u16>
         }
     };
     tokio::time::timeout(within, wait).await.unwrap_or(None)
+}
+
+/// Reads until the connection ends: `Some(close code)` (`Some(None)` without a close
+/// frame), or `None` if it is still open after `within`.
+async fn ended(stream: &mut TcpStream, within: Duration) -> Option<Option<u16>> {
+    let (mut rx, _tx) = stream.split();
+    let wait = async {
+        loop {
+            let mut h = [0u8; 2];
+            if rx.read_exact(&mut h).await.is_err() {
+                return None;
+            }
+            let len = match h[1] & 0x7F {
+                126 => rx.read_u16().await.map(u64::from),
+                127 => rx.read_u64().await,
+                len => Ok(u64::from(len)),
+            };
+            let Ok(len) = len else { return None };
+            let mut payload = vec![0; len as usize];
+            if rx.read_exact(&mut payload).await.is_err() {
+                return None;
+            }
+            if h[0] & 0x0F == 0x8 {
+                return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+            }
+        }
+    };
+    tokio::time::timeout(within, wait).await.ok()
 }
 
 fn echo(i: i32) -> Vec<u8> {
@@ -218,15 +261,26 @@ async fn hardening_frame_fragments_over_the_cap_close_with_4109() {
     server.stop().await;
 }
 
-/// Sends `text` to `cid` in batches of 16, each waiting for its acks, until `stop()` holds;
-/// returns how many were sent. Fails past `most`.
-async fn flood(flooder: &mut Client, cids: &[&str], text: &str, most: usize, mut stop: impl FnMut() -> bool) -> usize {
+/// Sends `text` to `cids` in turn, in batches of 16, each waiting for its acks, until
+/// `stop()` holds; returns how many were sent. Fails past `most`.
+async fn flood(flooder: &mut Client, cids: &[&str], text: &str, most: usize, stop: impl FnMut() -> bool) -> usize {
+    let sends: Vec<_> = cids.iter().map(|cid| direct(cid, text, None)).collect();
+    flood_with(flooder, &sends, most, stop).await
+}
+
+/// [`flood`] with these commands.
+async fn flood_with(
+    flooder: &mut Client,
+    sends: &[GenericCommand],
+    most: usize,
+    mut stop: impl FnMut() -> bool,
+) -> usize {
     let mut sent = 0;
     while !stop() {
         assert!(sent < most, "still going after {sent} messages");
         let mut is = Vec::new();
         for n in 0..16 {
-            is.push(flooder.send_request(direct(cids[n % cids.len()], text, None)).await);
+            is.push(flooder.send_request(sends[n % sends.len()].clone()).await);
         }
         for i in is {
             while !flooder.inbox.iter().any(|c| c.i == Some(i)) {
@@ -347,4 +401,72 @@ async fn hardening_stalled_readers_in_bulk_close_the_fullest_first() {
     assert!(!reading.is_finished());
     reading.abort();
     server.stop().await;
+}
+
+/// Point 8, memory: sockets that never read, each fed by its own conversation, are closed
+/// once the node's queues pass `outbound_total_bytes`, and the server's memory stays near
+/// that bound although each socket's own limit is far above what it is fed.
+#[tokio::test]
+async fn hardening_stalled_readers_in_bulk_keep_server_memory_bounded() {
+    const SINKS: usize = 6;
+    const FED: usize = 8 << 20;
+    const TEXT: usize = 16 * 1024;
+    let server = ChildServer::start(&[
+        ("XINSHI_LIMITS_SEND_PER_MINUTE", "0"),
+        ("XINSHI_LIMITS_OPS_PER_MINUTE", "0"),
+        ("XINSHI_LIMITS_MAX_MESSAGE_BYTES", "20000"),
+        ("XINSHI_LIMITS_OUTBOUND_QUEUE_BYTES", "67108864"),
+        ("XINSHI_LIMITS_OUTBOUND_TOTAL_BYTES", "4194304"),
+        ("XINSHI_LIMITS_OUTBOUND_STALL_SECS", "0"),
+    ]);
+    let url = format!("ws://{}/", server.addr);
+    let mut sinks = Vec::new();
+    for n in 0..SINKS {
+        let mut sink = upgrade_small_buffer(&server.addr).await;
+        let login = GenericCommand { i: Some(1), ..open(&format!("sink{n}")) };
+        sink.write_all(&client_frame(true, 0x2, &login.encode_to_vec())).await.unwrap();
+        let (mut rx, _tx) = sink.split();
+        let (_, reply) = read_frame_from(&mut rx).await.unwrap();
+        assert_eq!(GenericCommand::decode(&reply[..]).unwrap().op, Some(OpType::Opened as i32));
+        sinks.push(sink);
+    }
+    let mut flooder = Client::connect_with(&url, Some("lc.protobuf2.3")).await.unwrap();
+    assert_eq!(flooder.request(open("flooder")).await.op, Some(OpType::Opened as i32));
+    let mut cids = Vec::new();
+    for n in 0..SINKS {
+        cids.push(started_cid(&flooder.request(start_conv(&[&format!("sink{n}")], false, "{}")).await));
+    }
+    // Transient: not stored, so the store's memory does not grow with them.
+    let text = "x".repeat(TEXT);
+    let sends: Vec<_> = cids
+        .iter()
+        .map(|cid| {
+            let mut cmd = direct(cid, &text, None);
+            cmd.direct_message.as_mut().unwrap().transient = Some(true);
+            cmd
+        })
+        .collect();
+    let before = server.rss_kib();
+    let mut peak = before;
+    let mut batches = 0;
+    let sent = flood_with(&mut flooder, &sends, 100_000, || {
+        peak = peak.max(server.rss_kib());
+        batches += 1;
+        (batches - 1) * 16 * TEXT >= SINKS * FED
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = server.rss_kib();
+    let mut closes = Vec::new();
+    for sink in &mut sinks {
+        closes.push(ended(sink, Duration::from_secs(3)).await);
+    }
+    println!(
+        "{sent} messages of {TEXT} bytes to {SINKS} sinks; server RSS {before} KiB, peak {peak} KiB, \
+         {after} KiB after; sinks ended with {closes:?}"
+    );
+    // Once the others are closed, the last one may fit under the bound.
+    let closed = closes.iter().filter(|c| matches!(c, Some(Some(1008) | None))).count();
+    assert!(closed >= SINKS - 1, "the sinks were closed: {closes:?}");
+    assert!(peak < before + 16 * 1024, "server RSS grew from {before} KiB to {peak} KiB");
 }
