@@ -218,14 +218,17 @@ async fn hardening_frame_header_declaring_2_40_bytes_closes_at_once_and_keeps_no
                 }
                 written.fetch_add(chunk.len(), Ordering::Relaxed);
             }
+            // Kept open: a server that buffers the frame holds it until the connection ends.
+            tx
         }
     });
     let started = Instant::now();
     let code = close_code(&mut rx, Duration::from_secs(10)).await;
     let (took, sent_by_then) = (started.elapsed(), written.load(Ordering::Relaxed));
-    tokio::time::timeout(Duration::from_secs(60), writer).await.expect("the payload is written").unwrap();
+    let tx = tokio::time::timeout(Duration::from_secs(60), writer).await.expect("the payload is written").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = server.rss_kib();
+    drop(tx);
     println!(
         "close {code:?} after {took:?} with {} KiB of payload sent; {} KiB streamed in all; \
          server RSS {before} KiB -> {after} KiB",
