@@ -94,6 +94,8 @@ pub struct Conn {
     abort: Notify,
     /// The node's count of queued bytes.
     totals: Arc<Totals>,
+    /// What was queued when the socket task finished (and left the node's count then).
+    detached: AtomicUsize,
 }
 
 /// The node-wide count of queued bytes, kept on the hot path so the sweeper can be woken as
@@ -127,8 +129,10 @@ impl Totals {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // Frames never written: dropped with the socket task's receiver.
-        self.totals.sub(self.queued());
+        // Frames never written, dropped with the socket task's receiver, less what left the
+        // node's count when the task finished (wrapping: pushes racing the finish may have
+        // been taken back since).
+        self.totals.sub(self.queued().wrapping_sub(self.detached.load(Ordering::Relaxed)));
     }
 }
 
@@ -153,6 +157,7 @@ impl Conn {
             close_as: OnceLock::new(),
             abort: Notify::new(),
             totals,
+            detached: AtomicUsize::new(0),
         };
         (Arc::new(conn), rx)
     }
@@ -195,6 +200,9 @@ impl Conn {
     /// longer counts toward the node's total.
     pub fn finish(&self) {
         self.closing.store(true, Ordering::Relaxed);
+        let queued = self.queued();
+        self.detached.store(queued, Ordering::Relaxed);
+        self.totals.sub(queued);
     }
 
     /// Whether [`Conn::close`] (or [`Conn::finish`]) was called.
@@ -525,8 +533,13 @@ mod tests {
         drop(rx_b);
         b.push(Bytes::from(vec![0; 30]), Peer::AsIs);
         assert_eq!(totals.bytes.load(Ordering::Relaxed), 60, "a frame for a gone task is not counted");
-        drop((b, rx_a));
+        b.finish();
+        assert_eq!(totals.bytes.load(Ordering::Relaxed), 0, "a finished queue leaves the total");
+        b.push(Bytes::from(vec![0; 30]), Peer::AsIs);
+        drop(b);
+        assert_eq!(totals.bytes.load(Ordering::Relaxed), 0, "and is not taken off twice");
+        a.push(Bytes::from(vec![0; 50]), Peer::AsIs);
+        drop((a, rx_a));
         assert_eq!(totals.bytes.load(Ordering::Relaxed), 0, "a dropped queue leaves the total");
-        drop(a);
     }
 }
