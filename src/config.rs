@@ -126,6 +126,17 @@ pub struct LimitsConfig {
     /// Kept membership notifications (`GET /1.1/rtm/notifications`) older than this are
     /// no longer returned and are deleted in the background, in seconds.
     pub notification_ttl_secs: u64,
+    /// Largest reply (one encoded command) sent to a client. A reply bigger than
+    /// `outbound_queue_bytes` but within this is queued beside the backlog; a bigger one is
+    /// replaced by an error with the request's `i` (4310 for `conv/query`, 4311 for `logs`,
+    /// 4200 otherwise).
+    pub max_reply_bytes: usize,
+    /// Bytes queued for all sockets of the node together (0: no bound). Past it, the
+    /// sockets holding the most are closed with 1008 until the total is under it again.
+    pub outbound_total_bytes: usize,
+    /// A socket whose outbound queue holds bytes and has not written a frame for this many
+    /// seconds is closed with 1008 (0: never).
+    pub outbound_stall_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -179,6 +190,9 @@ impl Default for LimitsConfig {
             ip_logins_per_minute: 600,
             ip_creates_per_minute: 600,
             notification_ttl_secs: 30 * 86_400,
+            max_reply_bytes: 8 * 1024 * 1024,
+            outbound_total_bytes: 256 * 1024 * 1024,
+            outbound_stall_secs: 30,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::{ConvOp, Directory};
 use crate::error::ImError;
+use crate::gateway::outbox::Outbound;
 use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
 use crate::session::token::Tokens;
@@ -39,6 +40,8 @@ pub struct Node {
     stopping: tokio::sync::watch::Sender<bool>,
     /// Permits for `conv/query` evaluations running at once (`query.max_concurrent`).
     pub queries: Arc<tokio::sync::Semaphore>,
+    /// Every socket's outbound queue, for the node-wide and time bounds on them.
+    pub outbound: Outbound,
 }
 
 impl Node {
@@ -66,6 +69,7 @@ impl Node {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
                 n => n,
             })),
+            outbound: Outbound::new(config.limits.outbound_total_bytes),
             config,
         });
         node.sweep_notifications();

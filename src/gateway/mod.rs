@@ -11,6 +11,7 @@
 //! Anything else is a 404 with a JSON body `{code, error}`, the shape of LeanCloud's REST
 //! errors.
 
+pub mod guard;
 pub mod kick;
 pub mod outbox;
 pub mod rest;

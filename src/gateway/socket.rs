@@ -8,7 +8,9 @@
 //! - Frames that do not decode get an `error` (4114) without `i`; the socket stays open.
 //! - No `session/open` within `login_timeout_secs`: closed with 4108. After a login, no
 //!   frame for `read_timeout_secs`: closed with 4107. A frame over `max_frame_bytes`:
-//!   closed with 4109. An outbound queue over its limit: closed with 1008.
+//!   closed with 4109, as soon as its header says so (see [`super::guard`]). An outbound
+//!   queue over its limit, stalled, or among the fullest when the node's queues are over
+//!   theirs: closed with 1008 (see [`super::outbox`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +20,8 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use ractor::{Actor, ActorRef};
 use tokio::time::{Instant, sleep_until};
 
-use super::outbox::{CLOSE_SLOW_READER, Conn, Out, Outbox, Peer, SLOW_READER};
+use super::guard;
+use super::outbox::{Conn, Out, Outbound, Outbox, Peer};
 use super::ws::Slot;
 use crate::error::{Code, ImError};
 use crate::im_err;
@@ -53,7 +56,8 @@ pub async fn run(
     _slot: Slot,
 ) {
     let limits = node.config.limits.clone();
-    let (conn, mut outbound) = Conn::new(limits.outbound_queue_bytes);
+    let (conn, mut outbound) = node.outbound.conn(limits.outbound_queue_bytes, limits.max_reply_bytes);
+    let _registration = Outbound::register(&node, conn.clone());
     let mut stream = stream
         .max_frame_size(limits.max_frame_bytes)
         .aggregate_continuations()
@@ -87,7 +91,10 @@ pub async fn run(
                         biased;
                         written = write => written.is_ok(),
                         // The client stopped reading and the queue filled up meanwhile.
-                        () = socket.conn.aborted() => break Some((CLOSE_SLOW_READER, SLOW_READER.to_owned())),
+                        () = socket.conn.aborted() => {
+                            let (code, reason) = socket.conn.close_reason();
+                            break Some((code, reason.to_owned()));
+                        }
                     };
                     socket.conn.sent(len);
                     if !written {
@@ -101,6 +108,9 @@ pub async fn run(
                 let msg = match msg {
                     None => break None,
                     Some(Err(ProtocolError::Overflow)) => break Some(close_code(Code::FrameTooLong)),
+                    Some(Err(ProtocolError::Io(err))) if guard::is_too_long(&err) => {
+                        break Some(close_code(Code::FrameTooLong));
+                    }
                     Some(Err(err)) => {
                         tracing::debug!(error = %err, "websocket protocol error");
                         break Some((1002, "protocol error".to_owned()));
@@ -130,6 +140,9 @@ pub async fn run(
         }
     };
 
+    // Frames still queued are not going to be written: free them now, not after the close.
+    socket.conn.finish();
+    drop(outbound);
     socket.stop_all();
     let reason =
         close.map(|(code, description)| CloseReason { code: CloseCode::Other(code), description: Some(description) });

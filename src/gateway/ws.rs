@@ -17,9 +17,10 @@ use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, ORIGIN, SEC_WEBSOCKET_PROTOCOL};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{CloseCode, CloseReason};
 
+use super::guard::FrameGuard;
 use super::{AppState, json_error, socket};
 use crate::error::Code;
 use crate::node::Node;
@@ -92,6 +93,12 @@ pub async fn upgrade(req: HttpRequest, body: web::Payload, state: Arc<AppState>)
     };
     let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok());
     let refused = !origin_allowed(&node.config.security.allowed_origins, origin);
+    // Frame sizes are checked at each header, before actix-ws buffers the payload.
+    let mut guarded = FrameGuard::payload(body, node.config.limits.max_frame_bytes);
+    let body = match web::Payload::from_request(&req, &mut guarded).await {
+        Ok(body) => body,
+        Err(err) => return json_error(StatusCode::BAD_REQUEST, 400, &err.to_string()),
+    };
     let (mut response, session, stream) = match actix_ws::handle(&req, body) {
         Ok(parts) => parts,
         Err(err) => return json_error(StatusCode::BAD_REQUEST, 400, &err.to_string()),

@@ -18,6 +18,7 @@ mod restart;
 mod sessions;
 mod shutup;
 mod signatures;
+mod socket_edge;
 mod tags;
 mod tls;
 mod unread;
