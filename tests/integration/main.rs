@@ -9,6 +9,7 @@ mod conversations;
 mod edge;
 mod errors;
 mod history;
+mod journal;
 mod limits;
 mod members;
 mod messages;
