@@ -17,6 +17,7 @@ mod restart;
 mod sessions;
 mod shutup;
 mod signatures;
+mod store_faults;
 mod tags;
 mod tls;
 mod unread;
