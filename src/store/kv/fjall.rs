@@ -94,6 +94,9 @@ impl FjallEngine {
         std::fs::create_dir_all(dir).map_err(|e| KvError::Engine(format!("{}: {e}", dir.display())))?;
         let repair = options.repair_journal;
         let existing = dir.join("version").exists();
+        // fjall's lock, held while the journal is checked (and maybe cut) so that a store
+        // another process is running is not touched; fjall takes it again when it opens.
+        let lock = if existing { Some(lock_store(dir)?) } else { None };
         let state = match State::read(dir) {
             Ok(state) => state,
             Err(why) if repair => {
@@ -126,6 +129,7 @@ impl FjallEngine {
         if existing {
             keep_a_journal(dir, state.as_ref())?;
         }
+        drop(lock);
         let db = OptimisticTxDatabase::builder(dir)
             .max_cached_files(Some(options.max_cached_files.max(10)))
             .open()
@@ -184,6 +188,25 @@ impl FjallEngine {
     /// write or fsync error, so nothing will commit any more.
     fn write_failed(&self, err: fjall::Error) -> KvError {
         self.health.fail(format!("{err}"))
+    }
+}
+
+/// Takes fjall's lock file (`flock`, as fjall does), or fails if another process holds it.
+fn lock_store(dir: &Path) -> Result<std::fs::File, KvError> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| KvError::Engine(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(KvError::Engine(format!("the store in {} is in use by another process", dir.display())))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(KvError::Engine(format!("cannot lock {}: {e}", path.display()))),
     }
 }
 
@@ -491,6 +514,18 @@ mod journal_tests {
         drop(engine);
         let engine = FjallEngine::open(dir.path()).expect("a repaired store opens");
         assert_eq!(engine.snapshot().get(&[b'k', 30]).unwrap(), Some(vec![30]));
+    }
+
+    #[test]
+    fn a_store_in_use_is_not_checked_nor_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = FjallEngine::open(dir.path()).unwrap();
+        set(&engine, 1);
+        let journal = journal::journal_files(dir.path()).unwrap().pop().unwrap();
+        let before = std::fs::metadata(&journal).unwrap().len();
+        let Err(KvError::Engine(err)) = FjallEngine::open(dir.path()) else { panic!("opened twice") };
+        assert!(err.contains("in use"), "{err}");
+        assert_eq!(std::fs::metadata(&journal).unwrap().len(), before, "the journal in use is left alone");
     }
 
     #[test]
