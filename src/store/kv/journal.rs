@@ -158,8 +158,9 @@ pub fn journal_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|(_, path)| path).collect())
 }
 
-/// Checks every journal in `dir` and cuts off a torn tail. Damage is an error naming the
-/// file, unless `repair`: then the file is copied to `<name>.damaged` and cut at the damage.
+/// Checks every journal in `dir` and cuts off a torn tail (saved as `<name>.torn`). Damage
+/// is an error naming the file, unless `repair`: then the file is copied to
+/// `<name>.damaged` and cut at the damage.
 pub fn check_journals(dir: &Path, repair: bool) -> Result<(), String> {
     let files = journal_files(dir).map_err(|e| format!("cannot list the journal in {}: {e}", dir.display()))?;
     let last = files.len().saturating_sub(1);
@@ -168,7 +169,14 @@ pub fn check_journals(dir: &Path, repair: bool) -> Result<(), String> {
         match scan(&bytes, i == last) {
             Scan::Clean { .. } => {}
             Scan::TornTail { at, why } => {
-                tracing::warn!(file = %path.display(), at, why, "the journal ends in a torn write (an interrupted last batch, never acknowledged): cutting it off");
+                // The bytes cut off are kept aside: should the record of committed sequence
+                // numbers show that they were more than an interrupted write, they are there.
+                let torn = path.with_extension("jnl.torn");
+                let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+                std::fs::write(&torn, &bytes[at as usize..end]).map_err(|e| {
+                    format!("cannot save the torn tail of {} to {}: {e}", path.display(), torn.display())
+                })?;
+                tracing::warn!(file = %path.display(), at, why, saved = %torn.display(), "the journal ends in a torn write (an interrupted last batch): cutting it off");
                 cut(path, at)?;
             }
             Scan::Damaged { at, why } if repair => {
