@@ -74,7 +74,10 @@ fn serve(config_path: Option<PathBuf>, repair: bool) -> Result<Option<String>, B
     );
     let failed = wait_for_shutdown_signal(server.failure())?;
     println!("xinshi: stopping");
-    server.stop_blocking()?;
+    let stopped = server.stop_blocking();
+    if failed.is_none() {
+        stopped?;
+    }
     Ok(failed)
 }
 

@@ -49,9 +49,9 @@ async fn hardening_store_failure_answers_every_pending_send_and_stops_the_server
         acked(&client.request(direct(&cid, "before", None)).await);
         clients.push((client, cid));
     }
-    // The next commit stalls for 3 s and the engine counts as failed from its start: what
+    // The next commit stalls for 5 s and the engine counts as failed from its start: what
     // fjall does when a flush fails while a writer waits for it.
-    let stall = Duration::from_secs(3);
+    let stall = Duration::from_secs(5);
     assert!(server.node().store.inject_fault(stall));
     let started = Instant::now();
     let mut pending = Vec::new();
