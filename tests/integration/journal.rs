@@ -81,7 +81,7 @@ async fn history(server: &Server, cid: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn journal_torn_tail_is_recovered() {
+async fn hardening_journal_torn_tail_is_recovered() {
     let mut server = TestServer::start_with(no_rate_limits);
     let (cid, sent) = write_and_stop(&mut server, 40, usize::MAX).await;
     let dir = server.config.storage.data_dir.clone();
@@ -101,7 +101,7 @@ async fn journal_torn_tail_is_recovered() {
 }
 
 #[tokio::test]
-async fn journal_damaged_at_the_start_refuses_unless_repaired() {
+async fn hardening_journal_damaged_at_the_start_refuses_unless_repaired() {
     let mut server = TestServer::start_with(no_rate_limits);
     let (cid, _) = write_and_stop(&mut server, 20, usize::MAX).await;
     let dir = server.config.storage.data_dir.clone();
@@ -130,7 +130,7 @@ async fn journal_damaged_at_the_start_refuses_unless_repaired() {
 }
 
 #[tokio::test]
-async fn journal_deleted_refuses_unless_repaired() {
+async fn hardening_journal_deleted_refuses_unless_repaired() {
     let mut server = TestServer::start_with(no_rate_limits);
     let (cid, sent) = write_and_stop(&mut server, 20, 10).await;
     let dir = server.config.storage.data_dir.clone();
@@ -178,7 +178,7 @@ fn newest_manifest(dir: &Path) -> PathBuf {
 }
 
 #[tokio::test]
-async fn journal_damaged_table_or_manifest_still_refuses() {
+async fn hardening_journal_damaged_table_or_manifest_still_refuses() {
     for target in ["table", "manifest"] {
         let mut server = TestServer::start_with(no_rate_limits);
         write_and_stop(&mut server, 20, 10).await;
