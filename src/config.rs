@@ -69,6 +69,11 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Most appends merged into one durable commit by the commit pipeline.
     pub max_batch: usize,
+    /// Start even if the journal is damaged beyond a torn tail, or is missing or shorter
+    /// than the store's own record says: the journal is cut at the first damage and what
+    /// was after it is lost. Off: such a store refuses to start with an error naming the
+    /// file. `xinshi serve --repair-journal` sets it for one run.
+    pub repair_journal: bool,
 }
 
 /// `[limits]`: timeouts and sizes.
@@ -91,7 +96,9 @@ pub struct LimitsConfig {
     pub outbound_queue_bytes: usize,
     /// Lifetime of the IM session token (`st`) handed out on login, in seconds.
     pub session_token_ttl_secs: u64,
-    /// Most open WebSockets; a connection beyond it is refused with HTTP 503.
+    /// Most open WebSockets; a connection beyond it is refused with HTTP 503. 0: derived
+    /// from the process's open-file limit (RLIMIT_NOFILE, raised to its hard limit at start)
+    /// minus a reserve for the store and listeners; a larger value is lowered to that.
     pub max_connections: usize,
     /// Messages (`direct`) one client may send per minute (0: no limit).
     pub send_per_minute: u32,
@@ -162,7 +169,7 @@ impl Default for AppConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("./data"), max_batch: 1024 }
+        StorageConfig { data_dir: PathBuf::from("./data"), max_batch: 1024, repair_journal: false }
     }
 }
 
@@ -176,7 +183,7 @@ impl Default for LimitsConfig {
             max_members: 500,
             outbound_queue_bytes: 4 * 1024 * 1024,
             session_token_ttl_secs: 86_400,
-            max_connections: 100_000,
+            max_connections: 0,
             send_per_minute: 60,
             history_per_minute: 120,
             ops_per_minute: 30,

@@ -1,4 +1,4 @@
-//! The `xinshi` binary: `xinshi serve [--config FILE]`.
+//! The `xinshi` binary: `xinshi serve [--config FILE] [--repair-journal]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,16 +6,27 @@ use std::process::ExitCode;
 use xinshi::config::Config;
 use xinshi::server::Server;
 
-const USAGE: &str = "usage: xinshi [serve [--config FILE]]
+const USAGE: &str = "usage: xinshi [serve [--config FILE] [--repair-journal]]
 
 Runs the server. Without --config the defaults apply (see config/xinshi.toml);
-XINSHI_<SECTION>_<FIELD> environment variables override any setting.";
+XINSHI_<SECTION>_<FIELD> environment variables override any setting.
+--repair-journal starts even on a damaged or short store journal, cutting it at the
+damage (storage.repair_journal for this run; what followed the damage is lost).
+
+Exit status: 0 after SIGINT/SIGTERM, 1 when the server cannot start, 2 on bad usage,
+70 when the store failed while running (restart it: nothing acknowledged is lost).";
+
+/// Exit status when the store failed for good while running (EX_SOFTWARE): a supervisor
+/// restarts the process, which reopens the store from its journal.
+const EXIT_STORE_FAILED: u8 = 70;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("XINSHI_LOG").unwrap_or_else(|_| "info".into()))
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let repair = args.iter().any(|a| a == "--repair-journal");
+    args.retain(|a| a != "--repair-journal");
     let config_path = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => None,
         ["serve", "--config", path] => Some(PathBuf::from(path)),
@@ -28,8 +39,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(config_path) {
-        Ok(()) => ExitCode::SUCCESS,
+    match serve(config_path, repair) {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(why)) => {
+            eprintln!("xinshi: the store failed, exiting for a restart: {why}");
+            ExitCode::from(EXIT_STORE_FAILED)
+        }
         Err(err) => {
             eprintln!("xinshi: {err}");
             ExitCode::FAILURE
@@ -37,8 +52,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::load(config_path.as_deref())?;
+/// Runs until a signal (`Ok(None)`) or until the store fails (`Ok(Some(why))`).
+fn serve(config_path: Option<PathBuf>, repair: bool) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let mut config = Config::load(config_path.as_deref())?;
+    config.storage.repair_journal |= repair;
     if config.server.batch_scheduling {
         batch_scheduling();
     }
@@ -55,10 +72,13 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
         server.http_url(),
         server.ws_url()
     );
-    wait_for_shutdown_signal()?;
+    let failed = wait_for_shutdown_signal(server.failure())?;
     println!("xinshi: stopping");
-    server.stop_blocking()?;
-    Ok(())
+    let stopped = server.stop_blocking();
+    if failed.is_none() {
+        stopped?;
+    }
+    Ok(failed)
 }
 
 /// Puts this process under SCHED_BATCH before any other thread starts, so that every
@@ -71,14 +91,17 @@ fn batch_scheduling() {
     }
 }
 
-/// Blocks until SIGINT (Ctrl-C) or SIGTERM.
-fn wait_for_shutdown_signal() -> std::io::Result<()> {
+/// Blocks until SIGINT (Ctrl-C) or SIGTERM (`None`), or until the store fails (`Some(why)`).
+fn wait_for_shutdown_signal(
+    mut failure: tokio::sync::watch::Receiver<Option<String>>,
+) -> std::io::Result<Option<String>> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = term.recv() => Ok(()),
+            result = tokio::signal::ctrl_c() => result.map(|()| None),
+            _ = term.recv() => Ok(None),
+            Ok(why) = failure.wait_for(Option::is_some) => Ok(why.clone()),
         }
     })
 }

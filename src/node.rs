@@ -13,6 +13,7 @@ use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
 use crate::session::token::Tokens;
 use crate::signature::Nonces;
+use crate::store::kv::FjallOptions;
 use crate::store::notif::SweepCursor;
 use crate::store::{Store, StoreError};
 
@@ -47,7 +48,18 @@ pub struct Node {
 impl Node {
     /// Opens the store and builds the node. `core` is the runtime for conversation actors.
     pub fn open(config: Config, clock: Arc<dyn Clock>, core: tokio::runtime::Handle) -> Result<Arc<Node>, StoreError> {
-        let store = Store::open_embedded(&config.storage.data_dir, config.storage.max_batch)?;
+        Node::open_with(config, clock, core, &FjallOptions::default())
+    }
+
+    /// [`Node::open`] with options for the embedded engine.
+    pub fn open_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        core: tokio::runtime::Handle,
+        engine: &FjallOptions,
+    ) -> Result<Arc<Node>, StoreError> {
+        let engine = FjallOptions { repair_journal: config.storage.repair_journal, ..engine.clone() };
+        let store = Store::open_embedded_with(&config.storage.data_dir, config.storage.max_batch, &engine)?;
         let tokens = Tokens::new(config.limits.max_session_tokens);
         let signature_ttl_ms = config.security.signature_ttl_secs as i64 * 1000;
         tokens.restore_kicks(store.kicks_since(clock.now_ms() - signature_ttl_ms)?);

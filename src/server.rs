@@ -19,6 +19,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::gateway::{self, AppState, PublicUrl, tls};
 use crate::node::Node;
+use crate::store::kv::FjallOptions;
 
 /// A running server.
 pub struct Server {
@@ -33,6 +34,86 @@ fn threads(configured: usize) -> usize {
     if configured > 0 { configured } else { std::thread::available_parallelism().map_or(2, |n| n.get()) }
 }
 
+/// How long, after the store failed, the sockets get to receive their error replies before
+/// the server stops.
+const FAILURE_GRACE: Duration = Duration::from_millis(500);
+
+/// Files held back from connections, on top of fjall's table cache: its journal and the
+/// files a flush or compaction writes, the listeners, the runtimes' epoll and event files,
+/// standard streams and the state file.
+pub const FIXED_FILE_RESERVE: u64 = 64;
+
+/// How the process's open files are shared out (see `limits.max_connections`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileBudget {
+    /// The open-file limit (RLIMIT_NOFILE, soft).
+    pub limit: u64,
+    /// fjall's table-file cache: 1/8 of the limit, at least 32 and at most 900 (fjall's
+    /// own default).
+    pub store_files: usize,
+    /// All TCP connections (WebSockets and plain HTTP): the rest of the limit. The HTTP
+    /// server stops accepting past it (connections then wait in the listen backlog).
+    pub connections: usize,
+    /// WebSockets: 15/16 of `connections`, so that a client past it can still be answered
+    /// 503 and REST calls still get through.
+    pub websockets: usize,
+}
+
+impl FileBudget {
+    /// The budget for an open-file limit of `limit`.
+    pub fn for_limit(limit: u64) -> FileBudget {
+        let store_files = (limit / 8).clamp(32, 900);
+        let connections = limit.saturating_sub(store_files + FIXED_FILE_RESERVE).max(1);
+        let websockets = (connections - connections / 16).max(1);
+        let usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        FileBudget {
+            limit,
+            store_files: usize(store_files),
+            connections: usize(connections),
+            websockets: usize(websockets),
+        }
+    }
+
+    /// The WebSocket cap for a configured `limits.max_connections` (0: derived).
+    pub fn max_connections(&self, configured: usize) -> usize {
+        match configured {
+            0 => self.websockets,
+            n if n > self.websockets => {
+                tracing::warn!(
+                    configured = n,
+                    allowed = self.websockets,
+                    file_limit = self.limit,
+                    "limits.max_connections is above what the open-file limit allows: lowered"
+                );
+                self.websockets
+            }
+            n => n,
+        }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (best effort) and returns the soft limit
+/// in force.
+pub fn raise_file_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "cannot read the open-file limit; assuming 1024");
+        return 1024;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        // SAFETY: setrlimit only reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        } else {
+            tracing::warn!(error = %io::Error::last_os_error(), "cannot raise the open-file limit to its hard limit");
+        }
+    }
+    // RLIM_INFINITY (or anything huge) is treated as 2^20, the kernel's usual nr_open.
+    limit.rlim_cur.min(1 << 20)
+}
+
 impl Server {
     /// Starts a server with the system clock.
     pub fn start(config: Config) -> io::Result<Server> {
@@ -40,7 +121,17 @@ impl Server {
     }
 
     /// Starts a server whose notion of time is `clock`.
-    pub fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> io::Result<Server> {
+    pub fn start_with_clock(mut config: Config, clock: Arc<dyn Clock>) -> io::Result<Server> {
+        let budget = FileBudget::for_limit(raise_file_limit());
+        config.limits.max_connections = budget.max_connections(config.limits.max_connections);
+        tracing::info!(
+            file_limit = budget.limit,
+            store_files = budget.store_files,
+            connections = budget.connections,
+            max_connections = config.limits.max_connections,
+            "open files shared out"
+        );
+        let engine = FjallOptions { max_cached_files: budget.store_files, ..FjallOptions::default() };
         let (ready_tx, ready_rx) = sync_channel(1);
         let thread = std::thread::Builder::new().name("xinshi".into()).spawn(move || {
             let core = tokio::runtime::Builder::new_multi_thread()
@@ -48,15 +139,16 @@ impl Server {
                 .thread_name("xinshi-core")
                 .enable_all()
                 .build()?;
-            let node = match Node::open(config.clone(), clock, core.handle().clone()) {
+            let node = match Node::open_with(config.clone(), clock, core.handle().clone(), &engine) {
                 Ok(node) => node,
                 Err(err) => {
-                    let _ = ready_tx.send(Err(io::Error::other(format!("cannot open the store: {err}"))));
+                    let dir = config.storage.data_dir.display();
+                    let _ = ready_tx.send(Err(io::Error::other(format!("cannot open the store in {dir}: {err}"))));
                     return Ok(());
                 }
             };
             let system = actix_web::rt::System::new();
-            let served = system.block_on(serve(config, node.clone(), ready_tx));
+            let served = system.block_on(serve(config, budget, node.clone(), ready_tx));
             node.shutdown();
             core.shutdown_timeout(Duration::from_secs(2));
             served
@@ -69,6 +161,12 @@ impl Server {
             }
             Err(_) => Err(io::Error::other("the server thread ended before it was ready")),
         }
+    }
+
+    /// Becomes `Some(why)` when the store failed for good; the server then stops by
+    /// itself (see [`crate::store::Store::failure`]). The `xinshi` binary exits with 70.
+    pub fn failure(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.node.store.failure()
     }
 
     /// The node's shared services (for tests and embedding).
@@ -133,7 +231,12 @@ fn bind(addr: &str) -> io::Result<Option<(TcpListener, SocketAddr)>> {
     Ok(Some((listener, bound)))
 }
 
-async fn serve(config: Config, node: Arc<Node>, ready: std::sync::mpsc::SyncSender<Ready>) -> io::Result<()> {
+async fn serve(
+    config: Config,
+    budget: FileBudget,
+    node: Arc<Node>,
+    ready: std::sync::mpsc::SyncSender<Ready>,
+) -> io::Result<()> {
     let listeners = (|| {
         let tls_config = match config.server.tls_listen.is_empty() {
             true => None,
@@ -157,8 +260,12 @@ async fn serve(config: Config, node: Arc<Node>, ready: std::sync::mpsc::SyncSend
     };
     let tls_public = bound.tls.filter(|_| configured.trim().is_empty()).map(|tls| PublicUrl::new("", tls, true));
     let state = web::Data::new(AppState { node: node.clone(), public: public.clone(), tls_public });
+    let workers = threads(config.server.workers);
     let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(gateway::configure))
-        .workers(threads(config.server.workers))
+        .workers(workers)
+        // Past the open-file budget, connections wait in the backlog rather than take the
+        // files the store needs (a failed flush poisons it).
+        .max_connections(budget.connections.div_ceil(workers).max(1))
         // Small frames (acks, pushes) must leave at once: without TCP_NODELAY, Nagle's
         // algorithm and the peer's delayed ACK held each round trip ~10 ms (measured).
         .tcp_nodelay(true)
@@ -171,6 +278,45 @@ async fn serve(config: Config, node: Arc<Node>, ready: std::sync::mpsc::SyncSend
         server = server.listen_rustls_0_23(listener, tls_config)?;
     }
     let server = server.run();
-    let _ = ready.send(Ok((node, bound, public, server.handle())));
+    let _ = ready.send(Ok((node.clone(), bound, public, server.handle())));
+    actix_web::rt::spawn(stop_on_store_failure(node, server.handle()));
     server.await
+}
+
+/// Stops the server once the store has failed for good: the pending requests have had
+/// their error replies queued; they get [`FAILURE_GRACE`] to leave, then every socket is
+/// closed. A server that cannot write must not stay up.
+async fn stop_on_store_failure(node: Arc<Node>, handle: ServerHandle) {
+    let mut failure = node.store.failure();
+    let Ok(why) = failure.wait_for(Option::is_some).await.map(|why| why.clone()) else { return };
+    tracing::error!(error = why.as_deref().unwrap_or_default(), "the store failed: stopping the server");
+    actix_web::rt::time::sleep(FAILURE_GRACE).await;
+    node.close_sockets();
+    handle.stop(true).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_limit_is_shared_out() {
+        let budget = FileBudget::for_limit(20_000);
+        assert_eq!(budget.store_files, 900);
+        assert_eq!(budget.connections, 20_000 - 900 - 64);
+        assert_eq!(budget.websockets, budget.connections - budget.connections / 16);
+        assert!(budget.websockets + budget.store_files + 64 < 20_000);
+        let small = FileBudget::for_limit(256);
+        assert_eq!((small.store_files, small.connections, small.websockets), (32, 160, 150));
+        assert_eq!(FileBudget::for_limit(1024).store_files, 128);
+        assert!(FileBudget::for_limit(10).websockets >= 1);
+    }
+
+    #[test]
+    fn a_configured_cap_above_the_budget_is_lowered() {
+        let budget = FileBudget::for_limit(1024);
+        assert_eq!(budget.max_connections(0), budget.websockets);
+        assert_eq!(budget.max_connections(100_000), budget.websockets);
+        assert_eq!(budget.max_connections(10), 10);
+    }
 }

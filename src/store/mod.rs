@@ -23,7 +23,7 @@ pub mod tuple;
 use std::path::Path;
 use std::sync::Arc;
 
-use self::kv::{Engine, FjallEngine, KvError};
+use self::kv::{Engine, FjallEngine, FjallOptions, KvError};
 use self::pipeline::Pipeline;
 
 /// Store failures.
@@ -43,7 +43,7 @@ impl From<KvError> for StoreError {
     fn from(err: KvError) -> Self {
         match err {
             KvError::Conflict => StoreError::Conflict,
-            KvError::Engine(msg) => StoreError::Engine(msg),
+            KvError::Engine(msg) | KvError::Fatal(msg) => StoreError::Engine(msg),
         }
     }
 }
@@ -52,26 +52,60 @@ impl From<KvError> for StoreError {
 pub struct Store {
     engine: Arc<dyn Engine>,
     pub pipeline: Pipeline,
+    /// Why the engine failed for good, once it has (see [`Store::failure`]).
+    failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 impl Store {
     /// Opens the embedded store in `dir` and starts its commit pipeline.
     pub fn open_embedded(dir: &Path, max_batch: usize) -> Result<Store, StoreError> {
-        let engine: Arc<dyn Engine> = Arc::new(FjallEngine::open(dir)?);
+        Store::open_embedded_with(dir, max_batch, &FjallOptions::default())
+    }
+
+    /// [`Store::open_embedded`] with engine options.
+    pub fn open_embedded_with(dir: &Path, max_batch: usize, options: &FjallOptions) -> Result<Store, StoreError> {
+        let engine: Arc<dyn Engine> = Arc::new(FjallEngine::open_with(dir, options)?);
         Ok(Store::with_engine(engine, max_batch))
     }
 
     pub fn with_engine(engine: Arc<dyn Engine>, max_batch: usize) -> Store {
         let pipeline = Pipeline::start(engine.clone(), max_batch);
-        Store { engine, pipeline }
+        let failure = Arc::new(tokio::sync::watch::Sender::new(None));
+        let (hook_pipeline, hook_failure) = (pipeline.failer(), failure.clone());
+        engine.on_fatal(Box::new(move |why| {
+            // First answer everything pending, then tell the server.
+            hook_pipeline.fail(why);
+            hook_failure.send_replace(Some(why.to_owned()));
+        }));
+        Store { engine, pipeline, failure }
+    }
+
+    /// Becomes `Some(why)` when the engine fails for good (a journal write or fsync failed,
+    /// fjall poisoned itself): every pending and later append has failed, and the server
+    /// stops (the `xinshi` binary then exits with status 70 for a supervisor to restart it).
+    pub fn failure(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.failure.subscribe()
+    }
+
+    /// Test hook, see [`Engine::inject_fault`]. Not reachable by clients.
+    #[doc(hidden)]
+    pub fn inject_fault(&self, stall: std::time::Duration) -> bool {
+        self.engine.inject_fault(stall)
+    }
+
+    /// Test hook, see [`Engine::flush_memtable`].
+    #[doc(hidden)]
+    pub fn flush_memtable(&self) -> bool {
+        self.engine.flush_memtable()
     }
 
     pub fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
     }
 
-    /// Commits what is queued and stops the pipeline.
+    /// Commits what is queued, stops the pipeline and closes the engine (a clean stop).
     pub fn close(&self) {
         self.pipeline.stop();
+        self.engine.close();
     }
 }

@@ -8,24 +8,19 @@
 //! `max_batch`). Each append's completion runs after the fsync, in submission order, on the
 //! pipeline thread — so it must be quick (typically a `cast` to an actor).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::StoreError;
-use super::kv::Engine;
 pub use super::kv::Write;
+use super::kv::{Engine, KvError};
 
 /// Called once the append is durable (`Ok`) or has failed.
 pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-
-enum Job {
-    Append(Vec<Write>, Done),
-    Stop,
-}
 
 /// Counters for benchmarks and logs.
 #[derive(Debug, Default)]
@@ -34,9 +29,59 @@ pub struct PipelineStats {
     pub appends: AtomicU64,
 }
 
+/// What the pipeline thread and its callers share.
+#[derive(Default)]
+struct State {
+    /// Appends waiting for the next commit.
+    queue: VecDeque<(Vec<Write>, Done)>,
+    /// Completions of the commit running now. Taken by whoever finishes first: the
+    /// pipeline thread when the commit returns, or [`Shared::fail`] when the engine died
+    /// under it (a poisoned fjall can stall a write forever).
+    in_flight: Vec<Done>,
+    stopping: bool,
+    /// Set once the engine failed fatally: from then on every append fails at once.
+    failed: Option<String>,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    /// Fails every queued and in-flight append and every later one.
+    fn fail(&self, why: &str) {
+        let (queued, in_flight) = {
+            let mut state = self.state.lock();
+            if state.failed.is_some() {
+                return;
+            }
+            state.failed = Some(why.to_owned());
+            (std::mem::take(&mut state.queue), std::mem::take(&mut state.in_flight))
+        };
+        self.wake.notify_all();
+        let failed = in_flight.len() + queued.len();
+        tracing::error!(error = why, failed, "the store failed: every pending append gets an error");
+        let err = StoreError::Engine(format!("the store failed: {why}"));
+        for done in in_flight.into_iter().chain(queued.into_iter().map(|(_, done)| done)) {
+            done(Err(err.clone()));
+        }
+    }
+}
+
+/// See [`Pipeline::failer`].
+pub struct Failer(Arc<Shared>);
+
+impl Failer {
+    pub fn fail(&self, why: &str) {
+        self.0.fail(why);
+    }
+}
+
 /// Handle to the pipeline thread.
 pub struct Pipeline {
-    tx: Mutex<Sender<Job>>,
+    shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     pub stats: Arc<PipelineStats>,
 }
@@ -44,30 +89,58 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the pipeline thread over `engine`.
     pub fn start(engine: Arc<dyn Engine>, max_batch: usize) -> Pipeline {
-        let (tx, rx) = channel();
+        let shared = Arc::new(Shared::default());
         let stats = Arc::new(PipelineStats::default());
-        let thread_stats = stats.clone();
+        let (thread_shared, thread_stats) = (shared.clone(), stats.clone());
         let thread = std::thread::Builder::new()
             .name("commit-pipeline".into())
-            .spawn(move || run(engine, rx, max_batch.max(1), thread_stats))
+            .spawn(move || run(engine, &thread_shared, max_batch.max(1), &thread_stats))
             .expect("spawn the commit pipeline thread");
-        Pipeline { tx: Mutex::new(tx), thread: Mutex::new(Some(thread)), stats }
+        Pipeline { shared, thread: Mutex::new(Some(thread)), stats }
     }
 
     /// Queues `writes` for the next durable commit; `done` runs after it.
     pub fn submit(&self, writes: Vec<Write>, done: Done) {
-        let job = Job::Append(writes, done);
-        if let Err(std::sync::mpsc::SendError(job)) = self.tx.lock().send(job)
-            && let Job::Append(_, done) = job
-        {
-            done(Err(StoreError::Closed));
+        let refused = {
+            let mut state = self.shared.state.lock();
+            if let Some(why) = &state.failed {
+                Some(StoreError::Engine(format!("the store failed: {why}")))
+            } else if state.stopping {
+                Some(StoreError::Closed)
+            } else {
+                state.queue.push_back((writes, done));
+                self.shared.wake.notify_one();
+                return;
+            }
+        };
+        if let Some(err) = refused {
+            done(Err(err));
         }
     }
 
-    /// Commits what is queued, then stops the thread. Later submissions fail.
+    /// Fails every queued and in-flight append, and every later one, with `why`: the
+    /// engine cannot write any more (see [`super::Store::failure`]).
+    pub fn fail(&self, why: &str) {
+        self.shared.fail(why);
+    }
+
+    /// A handle that can [`Pipeline::fail`] it from elsewhere (the engine's fatal hook).
+    pub fn failer(&self) -> Failer {
+        Failer(self.shared.clone())
+    }
+
+    /// Commits what is queued, then stops the thread. Later submissions fail. After a
+    /// failure the thread is not waited for: it may be stuck in the dead engine.
     pub fn stop(&self) {
-        let _ = self.tx.lock().send(Job::Stop);
-        if let Some(thread) = self.thread.lock().take() {
+        let failed = {
+            let mut state = self.shared.state.lock();
+            state.stopping = true;
+            state.failed.is_some()
+        };
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.lock().take()
+            && !failed
+        {
             let _ = thread.join();
         }
     }
@@ -79,49 +152,54 @@ impl Drop for Pipeline {
     }
 }
 
-fn run(engine: Arc<dyn Engine>, rx: Receiver<Job>, max_batch: usize, stats: Arc<PipelineStats>) {
-    let mut batch: Vec<(Vec<Write>, Done)> = Vec::with_capacity(max_batch);
-    let mut stopping = false;
-    while !stopping {
-        match rx.recv() {
-            Ok(Job::Append(writes, done)) => batch.push((writes, done)),
-            Ok(Job::Stop) | Err(_) => break,
-        }
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(Job::Append(writes, done)) => batch.push((writes, done)),
-                Ok(Job::Stop) => {
-                    stopping = true;
-                    break;
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+fn run(engine: Arc<dyn Engine>, shared: &Shared, max_batch: usize, stats: &PipelineStats) {
+    let mut writes: Vec<Vec<Write>> = Vec::with_capacity(max_batch);
+    loop {
+        {
+            let mut state = shared.state.lock();
+            while state.queue.is_empty() && !state.stopping && state.failed.is_none() {
+                shared.wake.wait(&mut state);
             }
+            if state.failed.is_some() || state.queue.is_empty() {
+                // Failed (everything queued was answered) or stopping with nothing left.
+                return;
+            }
+            let take = state.queue.len().min(max_batch);
+            let mut in_flight = std::mem::take(&mut state.in_flight);
+            for (batch, done) in state.queue.drain(..take) {
+                writes.push(batch);
+                in_flight.push(done);
+            }
+            state.in_flight = in_flight;
         }
-        let result = commit(engine.as_ref(), &batch);
+        let appends = writes.len();
+        let result = engine.write(&mut writes.iter().flatten());
+        writes.clear();
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if let Err(err) = &result {
-            tracing::error!(error = %err, appends = batch.len(), "commit failed");
-        }
-        for (_, done) in batch.drain(..) {
+        stats.appends.fetch_add(appends as u64, Ordering::Relaxed);
+        let result = match result {
+            Ok(()) => Ok(()),
+            Err(KvError::Fatal(why)) => {
+                // The engine has usually reported it already; failing twice is harmless.
+                shared.fail(&why);
+                return;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, appends, "commit failed");
+                Err(StoreError::from(err))
+            }
+        };
+        let done: Vec<Done> = std::mem::take(&mut shared.state.lock().in_flight);
+        for done in done {
             done(result.clone());
         }
     }
-    // Anything submitted after the stop request fails rather than hanging.
-    while let Ok(job) = rx.try_recv() {
-        if let Job::Append(_, done) = job {
-            done(Err(StoreError::Closed));
-        }
-    }
-}
-
-/// Writes the whole batch as one atomic, durable write.
-fn commit(engine: &dyn Engine, batch: &[(Vec<Write>, Done)]) -> Result<(), StoreError> {
-    Ok(engine.write(&mut batch.iter().flat_map(|(writes, _)| writes))?)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc::channel;
+
     use super::*;
     use crate::store::kv::FjallEngine;
 

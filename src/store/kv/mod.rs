@@ -22,8 +22,9 @@
 //! by blocking on the crate's futures inside these calls.
 
 mod fjall;
+mod journal;
 
-pub use self::fjall::FjallEngine;
+pub use self::fjall::{FjallEngine, FjallOptions};
 
 /// One key-value pair.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -37,6 +38,10 @@ pub enum KvError {
     /// The engine failed (I/O, corruption, …).
     #[error("storage engine: {0}")]
     Engine(String),
+    /// The engine can no longer write (a failed journal write or fsync, a poisoned fjall):
+    /// nothing more will commit until the process restarts. See [`Engine::on_fatal`].
+    #[error("storage engine failed for good: {0}")]
+    Fatal(String),
 }
 
 /// Options of a range read.
@@ -92,7 +97,28 @@ pub trait Engine: Send + Sync + 'static {
     /// Applies `writes` atomically and durably (fsync) outside any transaction; see the
     /// module doc for which keys may be written this way.
     fn write(&self, writes: &mut dyn Iterator<Item = &Write>) -> Result<(), KvError>;
+    /// Registers what to call, once, when the engine fails for good (the first
+    /// [`KvError::Fatal`], or a failure noticed in the background such as a poisoned fjall
+    /// whose writers are stalled). Called at most once per engine.
+    fn on_fatal(&self, _hook: FatalHook) {}
+    /// Makes everything durable and records what a clean stop needs; later writes may fail.
+    fn close(&self) {}
+    /// Test hook: the next [`Engine::write`] stalls for `stall`, the engine counting as
+    /// failed from its start (as fjall does when a flush fails under a stalled writer), then
+    /// fails. Returns whether the engine supports it. Not reachable by clients.
+    #[doc(hidden)]
+    fn inject_fault(&self, _stall: std::time::Duration) -> bool {
+        false
+    }
+    /// Test hook: writes what is in memory to table files now. Returns whether it did.
+    #[doc(hidden)]
+    fn flush_memtable(&self) -> bool {
+        false
+    }
 }
+
+/// See [`Engine::on_fatal`].
+pub type FatalHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// Most attempts [`run`] makes before giving up on a conflicting transaction.
 const MAX_ATTEMPTS: usize = 100;
