@@ -64,7 +64,19 @@ impl Directory {
     /// Enqueues `op` to the actor of `cid`, starting the actor if none runs (or the one
     /// that ran has died).
     pub fn send(&self, node: &Arc<Node>, cid: &str, op: ConvOp) {
+        let _ = self.enqueue(node, cid, op, true);
+    }
+
+    /// Enqueues `op` to the actor of `cid` if one is running; else hands `op` back.
+    pub fn send_if_running(&self, node: &Arc<Node>, cid: &str, op: ConvOp) -> Result<(), ConvOp> {
+        self.enqueue(node, cid, op, false)
+    }
+
+    fn enqueue(&self, node: &Arc<Node>, cid: &str, op: ConvOp, start: bool) -> Result<(), ConvOp> {
         let mut shard = self.shard(cid).lock();
+        if !start && !shard.contains_key(cid) {
+            return Err(op);
+        }
         let mut msg = ConvMsg::Op(op);
         let used = self.uses.fetch_add(1, Ordering::Relaxed);
         for _ in 0..2 {
@@ -86,7 +98,7 @@ impl Directory {
                     if self.running() > self.max {
                         self.make_room();
                     }
-                    return;
+                    return Ok(());
                 }
                 Err(MessagingErr::SendErr(returned)) => {
                     // The actor died (a bug or a failed commit); start a fresh one.
@@ -94,10 +106,11 @@ impl Directory {
                     self.forget(&mut shard, cid);
                     msg = returned;
                 }
-                Err(_) => return,
+                Err(_) => return Ok(()),
             }
         }
         tracing::error!(cid, "could not start a conversation actor");
+        Ok(())
     }
 
     /// Removes the actor `id` of `cid` if it has handled all `handled` operations sent to

@@ -299,11 +299,37 @@ impl SessionState {
         }
         if let Some(cid) = ack.cid.filter(|cid| !cid.is_empty()) {
             let op = ConvOp::Ack { from: self.client.clone(), mid: ack.mid, tots: ack.tots };
-            self.node.to_conversation(&cid, op);
+            self.receipts(vec![(cid, op)]);
         }
         if reply.i.is_some() {
             reply.send(frame::command(CommandType::Ack, None));
         }
+    }
+
+    /// Hands receipts to their conversations. A conversation whose actor is not running is
+    /// first looked up in the store, off the actor's thread: a receipt for one that does not
+    /// exist, or that the client is not a member of, starts nothing.
+    fn receipts(&self, ops: Vec<(String, ConvOp)>) {
+        let node = &self.node;
+        let cold: Vec<(String, ConvOp)> = ops
+            .into_iter()
+            .filter_map(|(cid, op)| node.convs.send_if_running(node, &cid, op).err().map(|op| (cid, op)))
+            .collect();
+        if cold.is_empty() {
+            return;
+        }
+        let (node, client) = (node.clone(), self.client.clone());
+        tokio::task::spawn_blocking(move || {
+            for (cid, op) in cold {
+                match node.store.conversation(&cid) {
+                    Ok(Some(conv)) if conv.members.binary_search_by(|m| m.as_str().cmp(&client)).is_ok() => {
+                        node.to_conversation(&cid, op)
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(cid, error = %err, "receipt not recorded"),
+                }
+            }
+        });
     }
 
     /// `read {convs: [{cid, mid?, timestamp?}]}` (or the legacy `cid` / `cids`). No answer
@@ -322,10 +348,10 @@ impl SessionState {
                 tracing::debug!(client = %self.client, "read dropped: {err}")
             };
         }
-        for (cid, mid, ts) in marks {
-            let op = ConvOp::Read { from: self.client.clone(), session: self.id, mid, ts };
-            self.node.to_conversation(&cid, op);
-        }
+        let ops = marks
+            .into_iter()
+            .map(|(cid, mid, ts)| (cid, ConvOp::Read { from: self.client.clone(), session: self.id, mid, ts }));
+        self.receipts(ops.collect());
         if reply.i.is_some() {
             reply.send(frame::command(CommandType::Read, None));
         }

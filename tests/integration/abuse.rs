@@ -9,6 +9,7 @@ use xinshi::clock::ManualClock;
 use xinshi::protocol::*;
 use xinshi::signature::sign;
 
+use crate::child::ChildServer;
 use crate::client::*;
 
 /// Resident memory of this test process (the server runs in it), in KiB.
@@ -68,6 +69,30 @@ async fn hardening_3_receipts_for_unknown_conversations_cost_nothing_lasting() {
     // The members' conversation is unharmed.
     acked(&carol.request(direct(&real, "still here", None)).await);
     server.stop().await;
+}
+
+/// The report's attack, on the binary in a child process so its memory can be read: tens of
+/// thousands of made-up ids in a few `read` frames used to start an actor each and keep
+/// them for `conversation_idle_secs` (96 000 ids: +1.1 GB for 300 s).
+#[tokio::test]
+async fn hardening_3_made_up_receipts_leave_the_servers_memory_as_it_was() {
+    const FRAMES: usize = 40;
+    const PER_FRAME: usize = 1_200;
+    let server = ChildServer::start(&[("XINSHI_LIMITS_RECEIPTS_PER_MINUTE", "0")]);
+    let mut mallory = Client::connect_with(&server.ws_url(), Some("lc.protobuf2.3")).await.unwrap();
+    assert_eq!(mallory.request(open("mallory")).await.op, Some(OpType::Opened as i32));
+    mallory.next_push_of(CommandType::Unread).await;
+    let before = server.rss_kib();
+    for frame in 0..FRAMES {
+        mallory.send(&read_many((0..PER_FRAME).map(|n| made_up_cid(frame * PER_FRAME + n)), false)).await;
+    }
+    // A request after them all is answered once the session has handed them all on.
+    let echo = mallory.request(xinshi::protocol::frame::command(CommandType::Echo, None)).await;
+    assert_eq!(echo.cmd, Some(CommandType::Echo as i32));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let after = server.rss_kib();
+    println!("{} made-up ids in {FRAMES} frames: server RSS {before} KiB -> {after} KiB", FRAMES * PER_FRAME);
+    assert!(after < before + 64 * 1024, "receipts for made-up conversations kept memory: {before} -> {after} KiB");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Integration tests: a real server on an ephemeral 127.0.0.1 port with a temporary data
 //! directory, spoken to over WebSocket with the raw LeanCloud protocol.
 
+mod child;
 mod client;
 
 mod abuse;

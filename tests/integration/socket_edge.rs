@@ -4,8 +4,6 @@
 //! Where the point is memory, the server is the `xinshi` binary in a child process, so its
 //! RSS is not mixed with the other tests running in this one.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,63 +13,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 
+use crate::child::ChildServer;
 use crate::client::*;
 use xinshi::protocol::frame;
 use xinshi::protocol::*;
 
-/// The `xinshi` binary serving on an ephemeral port with a temporary data directory.
-struct ChildServer {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl ChildServer {
-    fn start(env: &[(&str, &str)]) -> ChildServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xinshi"))
-            .arg("serve")
-            .env("XINSHI_SERVER_LISTEN", "127.0.0.1:0")
-            .env("XINSHI_SERVER_WORKERS", "1")
-            .env("XINSHI_SERVER_CORE_THREADS", "1")
-            .env("XINSHI_SERVER_BATCH_SCHEDULING", "false")
-            .env("XINSHI_STORAGE_DATA_DIR", dir.path().join("data"))
-            .env("XINSHI_APP_ID", APP_ID)
-            .env("XINSHI_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the xinshi binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("the server says where it listens").unwrap();
-            if let Some(rest) = line.strip_prefix("xinshi is listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep the pipe drained.
-        std::thread::spawn(move || lines.for_each(drop));
-        ChildServer { child, addr, _dir: dir }
-    }
-
-    /// Resident memory of the server, in KiB.
-    fn rss_kib(&self) -> u64 {
-        rss_kib(&format!("/proc/{}/status", self.child.id()))
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rss_kib(status: &str) -> u64 {
-    let text = std::fs::read_to_string(status).unwrap();
-    let line = text.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+/// The binary with one HTTP worker and one core thread, as these measurements were made.
+fn child_server(env: &[(&str, &str)]) -> ChildServer {
+    let mut env = env.to_vec();
+    env.extend([("XINSHI_SERVER_WORKERS", "1"), ("XINSHI_SERVER_CORE_THREADS", "1")]);
+    ChildServer::start(&env)
 }
 
 /// A WebSocket opened by hand on a raw TCP connection (`lc.protobuf2.3`).
@@ -197,7 +148,7 @@ fn echo(i: i32) -> Vec<u8> {
 #[tokio::test]
 async fn hardening_frame_header_declaring_2_40_bytes_closes_at_once_and_keeps_nothing() {
     const STREAMED: usize = 64 << 20;
-    let server = ChildServer::start(&[]);
+    let server = child_server(&[]);
     let (mut rx, mut tx) = upgrade(&server.addr).await.into_split();
     // The socket is up (no login): an echo comes back.
     tx.write_all(&client_frame(true, 0x2, &echo(1))).await.unwrap();
@@ -414,7 +365,7 @@ async fn hardening_stalled_readers_in_bulk_keep_server_memory_bounded() {
     const SINKS: usize = 6;
     const FED: usize = 8 << 20;
     const TEXT: usize = 16 * 1024;
-    let server = ChildServer::start(&[
+    let server = child_server(&[
         ("XINSHI_LIMITS_SEND_PER_MINUTE", "0"),
         ("XINSHI_LIMITS_OPS_PER_MINUTE", "0"),
         ("XINSHI_LIMITS_MAX_MESSAGE_BYTES", "20000"),

@@ -3,12 +3,10 @@
 //! answers every pending request with an error and the server stops (the binary exits 70
 //! for a supervisor to restart it), losing nothing it acknowledged.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::child::ChildServer;
 use crate::client::*;
 use xinshi::protocol::{CommandType, GenericCommand};
 use xinshi::server::FileBudget;
@@ -87,77 +85,6 @@ async fn hardening_store_failure_answers_every_pending_send_and_stops_the_server
     server.stop().await;
 }
 
-/// `target/debug/xinshi serve` as a child, killed when dropped.
-struct Xinshi {
-    child: Child,
-    addr: String,
-}
-
-impl Xinshi {
-    /// Starts the binary on `data`; `limits` runs in the child before exec.
-    fn start(data: &Path, limits: impl Fn() -> std::io::Result<()> + Send + Sync + 'static) -> Xinshi {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_xinshi"));
-        command
-            .arg("serve")
-            .env("XINSHI_SERVER_LISTEN", "127.0.0.1:0")
-            .env("XINSHI_SERVER_WORKERS", "2")
-            .env("XINSHI_SERVER_CORE_THREADS", "2")
-            .env("XINSHI_SERVER_BATCH_SCHEDULING", "false")
-            .env("XINSHI_APP_ID", APP_ID)
-            .env("XINSHI_STORAGE_DATA_DIR", data)
-            .env("XINSHI_LIMITS_SEND_PER_MINUTE", "0")
-            .env("XINSHI_LIMITS_OPS_PER_MINUTE", "0")
-            .env("XINSHI_LIMITS_HISTORY_PER_MINUTE", "0")
-            .env("XINSHI_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        // SAFETY: the closure only makes async-signal-safe system calls (setrlimit, signal).
-        unsafe { command.pre_exec(limits) };
-        let mut child = command.spawn().expect("start target/debug/xinshi");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let addr = loop {
-            line.clear();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "xinshi ended before listening");
-            if let Some(rest) = line.strip_prefix("xinshi is listening on ") {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Xinshi { child, addr }
-    }
-
-    fn ws_url(&self) -> String {
-        format!("ws://{}/", self.addr)
-    }
-
-    /// Waits (up to [`WAIT`]) for the process to exit; its status code.
-    fn exit_code(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "xinshi did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, then its exit code.
-    fn terminate(&mut self) -> Option<i32> {
-        // SAFETY: kill on the pid of our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        self.exit_code()
-    }
-}
-
-impl Drop for Xinshi {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
     let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
     // SAFETY: setrlimit only reads the struct.
@@ -178,7 +105,7 @@ async fn login(url: &str, client_id: &str) -> Client {
 async fn hardening_connection_cap_follows_the_file_limit() {
     const FILES: u64 = 256;
     let dir = tempfile::tempdir().unwrap();
-    let server = Xinshi::start(dir.path(), || set_limit(libc::RLIMIT_NOFILE, FILES));
+    let server = ChildServer::start_on(dir.path(), &[], || set_limit(libc::RLIMIT_NOFILE, FILES));
     let url = server.ws_url();
     let expected = FileBudget::for_limit(FILES).websockets;
 
@@ -240,7 +167,7 @@ async fn hardening_store_io_error_exits_70_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cid = {
-        let mut server = Xinshi::start(&data, || Ok(()));
+        let mut server = ChildServer::start_on(&data, &[], || Ok(()));
         let mut alice = login(&server.ws_url(), "alice").await;
         let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
         acked(&alice.request(direct(&cid, "first", None)).await);
@@ -250,7 +177,7 @@ async fn hardening_store_io_error_exits_70_and_loses_nothing_acknowledged() {
     // A real I/O error: files may not grow 4 KiB past where the journal ends now (EFBIG,
     // with SIGXFSZ ignored), so a journal write soon fails and fjall poisons itself.
     let cap = journal_data_end(&data) + 4096;
-    let mut server = Xinshi::start(&data, move || {
+    let mut server = ChildServer::start_on(&data, &[], move || {
         // SAFETY: async-signal-safe.
         unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
         set_limit(libc::RLIMIT_FSIZE, cap)
@@ -275,7 +202,7 @@ async fn hardening_store_io_error_exits_70_and_loses_nothing_acknowledged() {
     assert_eq!(server.exit_code(), Some(70), "the server exits for a supervisor to restart it");
     println!("{} messages acknowledged before the I/O error; exit status 70", acknowledged.len());
 
-    let server = Xinshi::start(&data, || Ok(()));
+    let server = ChildServer::start_on(&data, &[], || Ok(()));
     let mut bob = login(&server.ws_url(), "bob").await;
     let history = bob.request(logs(&cid, |q| q.l = Some(1000))).await;
     assert_eq!(log_texts(&history), acknowledged, "after the restart every acknowledged message is there");
