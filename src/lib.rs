@@ -29,6 +29,17 @@
 //! (merges the appends of all conversations into one fsync'd commit) → conversation actor
 //! → `ack` to the sender, then one encoded `direct` push queued on every online session of
 //! every member. An `ack` therefore means "stored durably".
+//!
+//! # Bounds
+//!
+//! What one client can cost is bounded where it comes in (docs/decisions.md, "Hardening"):
+//! frame sizes at the frame header ([`gateway::guard`]); queued bytes per socket, per reply
+//! and per node, and stalled queues ([`gateway::outbox`]); rate buckets per client, socket
+//! and IP address ([`session::rate`]); the fields of a `direct` ([`session`]); the work of a
+//! query ([`query::Budget`]); running conversation actors ([`conversation::Directory`]);
+//! session tokens ([`session::token`]) and login nonces ([`signature::Nonces`]). The store's
+//! journal is checked when it opens, and a store that fails for good stops the process
+//! ([`store`]) rather than leave it up but unable to write.
 
 pub mod clock;
 pub mod config;
