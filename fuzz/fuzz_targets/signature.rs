@@ -1,20 +1,24 @@
-//! Operation signatures (`s`, `t`, `n` of `session/open`, `conv/start`, `conv/add`, …,
-//! `blacklist/*`): every field comes from the client's frame.
+//! Operation signatures (`s`, `t`, `n` of `session/open`, `conv/start`, `conv/add`,
+//! `conv/remove`, `blacklist/block`, …): every field comes from the client's frame.
 //!
-//! Checked: nothing panics, whatever the fields; an honest signature (computed the way an
-//! app server does, in either hex case) is accepted exactly when its timestamp is within
-//! the TTL and not older than the client's last kick, and a signature that differs from
-//! every honest one is refused.
+//! Input: one flag byte, then a binary frame (the seeds in `corpus/signature` are signed SDK
+//! frames). The action is built from the frame the way the handlers build it, and checked
+//! with `signature::verify` on a node with every signature family switched on.
+//! Flag bit 0: replace `s` by the honest signature (what the app server computes); bit 1:
+//! in upper-case hex; bit 2: the client is one the app kicked an hour ago.
+//!
+//! Checked: nothing panics, whatever the fields; an honest signature is accepted exactly
+//! when its timestamp is within the TTL and not older than the client's last kick; an
+//! accepted signature always equals one of the honest ones.
 #![no_main]
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use xinshi::clock::ManualClock;
 use xinshi::config::Config;
 use xinshi::node::Node;
+use xinshi::protocol::{CommandType, OpType, frame};
 use xinshi::signature::{Action, Signed, sign, timestamp_ms, verify};
 
 const NOW: i64 = 1_795_641_565_576;
@@ -24,77 +28,90 @@ const KICKED_AT: i64 = NOW - 3_600_000;
 fn node() -> &'static Arc<Node> {
     static NODE: OnceLock<Arc<Node>> = OnceLock::new();
     NODE.get_or_init(|| {
-        let runtime = Box::leak(Box::new(
-            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"),
-        ));
+        static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        let runtime = RUNTIME
+            .get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"));
         let mut config = Config::default();
         config.app.id = "fuzz-app".into();
         config.app.master_key = "fuzz-master-key".into();
         config.security.login_signature = true;
         config.security.conversation_signature = true;
         config.security.blacklist_signature = true;
-        config.storage.data_dir = PathBuf::from(std::env::temp_dir())
-            .join(format!("xinshi-fuzz-signature-{}", std::process::id()));
+        config.storage.data_dir = std::env::temp_dir().join(format!("xinshi-fuzz-signature-{}", std::process::id()));
         let node = Node::open(config, Arc::new(ManualClock::new(NOW)), runtime.handle().clone()).expect("a node");
         node.tokens.revoke(KICKED_CLIENT, KICKED_AT, i64::MAX / 4);
         node
     })
 }
 
-#[derive(Debug, Arbitrary)]
-struct Input {
-    kind: u8,
-    client: String,
-    cid: String,
-    members: Vec<String>,
-    action: String,
-    alternative_members: Option<Vec<String>>,
-    signature: Option<String>,
-    timestamp: Option<i64>,
-    nonce: Option<String>,
-    /// Sign honestly instead of using `signature` (`true`: upper-case hex).
-    honest: Option<bool>,
-    kicked: bool,
-}
+fuzz_target!(init: { node(); }, |data: &[u8]| {
+    let Some((&flags, bytes)) = data.split_first() else { return };
+    let Ok(mut cmd) = frame::decode_binary(bytes) else { return };
+    if flags & 4 != 0 {
+        cmd.peer_id = Some(KICKED_CLIENT.into());
+    }
+    let client = cmd.peer_id.clone().unwrap_or_default();
+    let (cmd_type, op) = (cmd.cmd(), cmd.op());
 
-fuzz_target!(init: { node(); }, |input: Input| {
-    let node = node();
-    let client = if input.kicked { KICKED_CLIENT } else { input.client.as_str() };
-    let action = match input.kind % 4 {
-        0 => Action::login(client),
-        1 => Action::start(client, &input.members),
-        2 => Action::members(client, &input.cid, &input.members, &input.action),
-        _ => Action::blacklist(client, &input.cid, &input.members, &input.action),
-    };
-    let alternatives: Vec<Action<'_>> =
-        input.alternative_members.iter().map(|members| Action::start(client, members)).collect();
-    let honest = match (input.honest, input.timestamp, &input.nonce) {
-        (Some(upper), Some(t), Some(nonce)) => {
-            let s = sign(&node.config.app.master_key, &action.message(&node.config.app.id, t, nonce));
-            Some(if upper { s.to_ascii_uppercase() } else { s })
+    // (action, its alternatives, the signed fields), as the handlers build them.
+    let mut conv = cmd.conv_message.take().unwrap_or_default();
+    let mut session = cmd.session_message.take().unwrap_or_default();
+    let mut blacklist = cmd.blacklist_message.take().unwrap_or_default();
+    let cid = conv.cid.clone().unwrap_or_default();
+    let targets = conv.m.clone();
+    let src_cid = blacklist.src_cid.clone().unwrap_or_default();
+    let to_pids = blacklist.to_pids.clone();
+    let cids = blacklist.to_cids.join(":");
+    let with_creator: Vec<String> = targets.iter().cloned().chain([client.clone()]).collect();
+    let (action, alternatives, fields) = match (cmd_type, op) {
+        (CommandType::Conv, OpType::Start) => (
+            Action::start(&client, &targets),
+            vec![Action::start(&client, &with_creator)],
+            (&mut conv.s, conv.t, conv.n.clone()),
+        ),
+        (CommandType::Conv, OpType::Add | OpType::Remove) => {
+            let (documented, sdk4) = if op == OpType::Add { ("invite", "add") } else { ("kick", "remove") };
+            (
+                Action::members(&client, &cid, &targets, documented),
+                vec![Action::members(&client, &cid, &targets, sdk4)],
+                (&mut conv.s, conv.t, conv.n.clone()),
+            )
         }
-        _ => None,
+        (CommandType::Blacklist, OpType::Block | OpType::Unblock) if !src_cid.is_empty() => (
+            Action::blacklist(&client, &src_cid, &to_pids, "conversation-block-clients"),
+            vec![],
+            (&mut blacklist.s, blacklist.t, blacklist.n.clone()),
+        ),
+        (CommandType::Blacklist, _) => (
+            Action::blacklist(&client, &cids, &[], "client-block-conversations"),
+            vec![],
+            (&mut blacklist.s, blacklist.t, blacklist.n.clone()),
+        ),
+        _ => (Action::login(&client), vec![], (&mut session.s, session.t, session.n.clone())),
     };
-    let signed = Signed {
-        signature: honest.as_deref().or(input.signature.as_deref()),
-        timestamp: input.timestamp,
-        nonce: input.nonce.as_deref(),
-    };
-    let verdict = verify(node, &action, signed, &alternatives);
+    let (s, t, n) = fields;
+    let master_key = &node().config.app.master_key;
+    let app_id = &node().config.app.id;
+    let honest = flags & 1 != 0 && t.is_some() && n.is_some();
+    if let (true, Some(t), Some(n)) = (honest, t, &n) {
+        let signature = sign(master_key, &action.message(app_id, t, n));
+        *s = Some(if flags & 2 != 0 { signature.to_ascii_uppercase() } else { signature });
+    }
+    let signed = Signed { signature: s.as_deref(), timestamp: t, nonce: n.as_deref() };
+    let verdict = verify(node(), &action, signed, &alternatives);
 
-    let Some(t) = input.timestamp else { return assert!(verdict.is_err(), "accepted without a timestamp") };
+    let (Some(t), Some(n), Some(s)) = (t, &n, s.as_deref()) else {
+        return assert!(verdict.is_err(), "accepted without s, t and n");
+    };
     let made = i128::from(timestamp_ms(t));
-    let fresh = (i128::from(NOW) - made).abs() <= i128::from(node.config.security.signature_ttl_secs) * 1000
+    let fresh = (i128::from(NOW) - made).abs() <= i128::from(node().config.security.signature_ttl_secs) * 1000
         && !(client == KICKED_CLIENT && made <= i128::from(KICKED_AT));
-    if honest.is_some() {
+    if honest {
         assert_eq!(verdict.is_ok(), fresh, "an honest signature got the wrong verdict: {verdict:?}");
     } else if verdict.is_ok() {
-        let nonce = input.nonce.as_deref().expect("accepted without a nonce");
-        let given = input.signature.as_deref().expect("accepted without a signature").to_ascii_lowercase();
-        let expected = std::iter::once(&action)
-            .chain(&alternatives)
-            .map(|a| sign(&node.config.app.master_key, &a.message(&node.config.app.id, t, nonce)));
         assert!(fresh, "accepted a stale signature");
-        assert!(expected.into_iter().any(|s| s == given), "accepted a signature that matches nothing");
+        let given = s.to_ascii_lowercase();
+        let matches = std::iter::once(&action).chain(&alternatives).any(|a| sign(master_key, &a.message(app_id, t, n)) == given);
+        assert!(matches, "accepted a signature that matches no action");
     }
 });
