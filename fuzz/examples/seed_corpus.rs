@@ -16,12 +16,7 @@ const MASTER: &str = "fuzz-master-key";
 const NOW: i64 = 1_795_641_565_576;
 
 fn cmd(cmd: CommandType, op: Option<OpType>, i: Option<i32>) -> GenericCommand {
-    GenericCommand {
-        i,
-        app_id: Some(APP.into()),
-        peer_id: Some("alice".into()),
-        ..frame::command(cmd, op)
-    }
+    GenericCommand { i, app_id: Some(APP.into()), peer_id: Some("alice".into()), ..frame::command(cmd, op) }
 }
 
 fn json(data: &str) -> Option<JsonObjectMessage> {
@@ -48,194 +43,281 @@ fn frames() -> Vec<(&'static str, GenericCommand)> {
     );
     let typed = r#"{"_lctype":-1,"_lctext":"hello","_lcattrs":{"k":"v"}}"#;
     vec![
-        ("session-open", GenericCommand { session_message: Some(open.clone()), ..cmd(CommandType::Session, Some(OpType::Open), Some(1)) }),
-        ("session-open-tag-signed", GenericCommand {
-            session_message: Some(SessionCommand {
-                tag: Some("Mobile".into()),
-                t: Some(NOW),
-                n: Some("nonce-1".into()),
-                s: Some(login_sig(NOW, "nonce-1")),
-                ..open.clone()
-            }),
-            ..cmd(CommandType::Session, Some(OpType::Open), Some(1))
-        }),
-        ("session-open-signed-seconds", GenericCommand {
-            session_message: Some(SessionCommand {
-                t: Some(NOW / 1000),
-                n: Some("n".into()),
-                s: Some(login_sig(NOW / 1000, "n")),
-                ..open.clone()
-            }),
-            ..cmd(CommandType::Session, Some(OpType::Open), Some(1))
-        }),
-        ("session-open-reconnect", GenericCommand {
-            session_message: Some(SessionCommand {
-                r: Some(true),
-                device_id: None,
-                st: Some("c2Vzc2lvbi10b2tlbg".into()),
-                last_unread_notif_time: Some(NOW - 1_000),
-                ..open.clone()
-            }),
-            ..cmd(CommandType::Session, Some(OpType::Open), Some(2))
-        }),
-        ("session-refresh", GenericCommand {
-            session_message: Some(SessionCommand { st: Some("old-token".into()), ua: open.ua.clone(), ..Default::default() }),
-            ..cmd(CommandType::Session, Some(OpType::Refresh), Some(3))
-        }),
-        ("session-query", GenericCommand {
-            session_message: Some(SessionCommand { session_peer_ids: vec!["bob".into(), "carol".into()], ..Default::default() }),
-            ..cmd(CommandType::Session, Some(OpType::Query), Some(4))
-        }),
-        ("session-close", cmd(CommandType::Session, Some(OpType::Close), Some(5))),
-        ("conv-start", GenericCommand {
-            conv_message: Some(ConvCommand {
-                m: members.clone(),
-                unique: Some(true),
-                attr: json(r#"{"name":"probe","level":3,"tags":["x","y"]}"#),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Conv, Some(OpType::Start), Some(6))
-        }),
-        ("conv-start-signed", GenericCommand {
-            conv_message: Some(ConvCommand {
-                m: members.clone(),
-                t: Some(NOW),
-                n: Some("n1".into()),
-                s: Some(start_sig),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Conv, Some(OpType::Start), Some(7))
-        }),
-        ("conv-query-objectid-in", GenericCommand {
-            conv_message: Some(ConvCommand {
-                where_: json(r#"{"objectId":{"$in":["5f3a9c2e8d1b4a0012345678","c2"]}}"#),
-                sort: Some("-lm".into()),
-                limit: Some(999),
-                flag: Some(2),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Conv, Some(OpType::Query), Some(8))
-        }),
-        ("conv-query-temp", GenericCommand {
-            conv_message: Some(ConvCommand { temp_conv_ids: vec!["_tmp:abc".into()], ..Default::default() }),
-            ..cmd(CommandType::Conv, Some(OpType::Query), Some(9))
-        }),
-        ("conv-add-signed", GenericCommand {
-            conv_message: Some(ConvCommand {
-                cid: Some("c1".into()),
-                m: vec!["carol".into()],
-                t: Some(NOW),
-                n: Some("n2".into()),
-                s: Some(add_sig),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Conv, Some(OpType::Add), Some(10))
-        }),
-        ("conv-remove", GenericCommand {
-            conv_message: Some(ConvCommand { cid: Some("c1".into()), m: vec!["alice".into()], ..Default::default() }),
-            ..cmd(CommandType::Conv, Some(OpType::Remove), Some(11))
-        }),
-        ("conv-mute", GenericCommand {
-            conv_message: Some(ConvCommand { cid: Some("c1".into()), ..Default::default() }),
-            ..cmd(CommandType::Conv, Some(OpType::Mute), Some(12))
-        }),
-        ("direct-text", GenericCommand {
-            direct_message: Some(DirectCommand { cid: Some("c1".into()), msg: Some("hi".into()), ..Default::default() }),
-            ..cmd(CommandType::Direct, None, Some(13))
-        }),
-        ("direct-typed-receipt", GenericCommand {
-            direct_message: Some(DirectCommand {
-                cid: Some("c1".into()),
-                msg: Some(typed.into()),
-                r: Some(true),
-                dt: Some("dedup-token-1".into()),
-                mention_pids: vec!["bob".into()],
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Direct, None, Some(14))
-        }),
-        ("direct-binary", GenericCommand {
-            direct_message: Some(DirectCommand {
-                cid: Some("c1".into()),
-                binary_msg: Some(vec![0, 1, 2, 0xff].into()),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Direct, None, Some(15))
-        }),
-        ("direct-transient-will", GenericCommand {
-            direct_message: Some(DirectCommand {
-                cid: Some("c1".into()),
-                msg: Some(r#"{"_lctype":1,"_lcfile":{"url":"https://x/y.png"}}"#.into()),
-                transient: Some(true),
-                will: Some(true),
-                mention_all: Some(true),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Direct, None, Some(16))
-        }),
-        ("ack-receive", GenericCommand {
-            ack_message: Some(AckCommand {
-                mid: Some("m1".into()),
-                cid: Some("c1".into()),
-                fromts: Some(NOW - 10),
-                tots: Some(NOW),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Ack, None, None)
-        }),
-        ("read", GenericCommand {
-            read_message: Some(ReadCommand {
-                convs: vec![ReadTuple { cid: "c1".into(), timestamp: Some(NOW), mid: Some("m1".into()) }],
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Read, None, None)
-        }),
-        ("logs-new-typed", GenericCommand {
-            logs_message: Some(LogsCommand {
-                cid: Some("c1".into()),
-                l: Some(20),
-                t: Some(NOW),
-                mid: Some("m1".into()),
-                direction: Some(QueryDirection::New as i32),
-                t_included: Some(true),
-                lctype: Some(-1),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Logs, None, Some(17))
-        }),
-        ("patch-modify", GenericCommand {
-            patch_message: Some(PatchCommand {
-                patches: vec![PatchItem {
-                    cid: Some("c1".into()),
-                    mid: Some("m1".into()),
-                    timestamp: Some(NOW - 100),
-                    data: Some(typed.into()),
-                    patch_timestamp: Some(NOW),
+        (
+            "session-open",
+            GenericCommand {
+                session_message: Some(open.clone()),
+                ..cmd(CommandType::Session, Some(OpType::Open), Some(1))
+            },
+        ),
+        (
+            "session-open-tag-signed",
+            GenericCommand {
+                session_message: Some(SessionCommand {
+                    tag: Some("Mobile".into()),
+                    t: Some(NOW),
+                    n: Some("nonce-1".into()),
+                    s: Some(login_sig(NOW, "nonce-1")),
+                    ..open.clone()
+                }),
+                ..cmd(CommandType::Session, Some(OpType::Open), Some(1))
+            },
+        ),
+        (
+            "session-open-signed-seconds",
+            GenericCommand {
+                session_message: Some(SessionCommand {
+                    t: Some(NOW / 1000),
+                    n: Some("n".into()),
+                    s: Some(login_sig(NOW / 1000, "n")),
+                    ..open.clone()
+                }),
+                ..cmd(CommandType::Session, Some(OpType::Open), Some(1))
+            },
+        ),
+        (
+            "session-open-reconnect",
+            GenericCommand {
+                session_message: Some(SessionCommand {
+                    r: Some(true),
+                    device_id: None,
+                    st: Some("c2Vzc2lvbi10b2tlbg".into()),
+                    last_unread_notif_time: Some(NOW - 1_000),
+                    ..open.clone()
+                }),
+                ..cmd(CommandType::Session, Some(OpType::Open), Some(2))
+            },
+        ),
+        (
+            "session-refresh",
+            GenericCommand {
+                session_message: Some(SessionCommand {
+                    st: Some("old-token".into()),
+                    ua: open.ua.clone(),
                     ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Patch, Some(OpType::Modify), Some(18))
-        }),
-        ("blacklist-block-signed", GenericCommand {
-            blacklist_message: Some(BlacklistCommand {
-                src_cid: Some("c1".into()),
-                to_pids: vec!["dave".into()],
-                t: Some(NOW),
-                n: Some("n3".into()),
-                s: Some(block_sig),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Blacklist, Some(OpType::Block), Some(19))
-        }),
-        ("blacklist-query", GenericCommand {
-            blacklist_message: Some(BlacklistCommand {
-                src_pid: Some("alice".into()),
-                limit: Some(10),
-                ..Default::default()
-            }),
-            ..cmd(CommandType::Blacklist, Some(OpType::Query), Some(20))
-        }),
+                }),
+                ..cmd(CommandType::Session, Some(OpType::Refresh), Some(3))
+            },
+        ),
+        (
+            "session-query",
+            GenericCommand {
+                session_message: Some(SessionCommand {
+                    session_peer_ids: vec!["bob".into(), "carol".into()],
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Session, Some(OpType::Query), Some(4))
+            },
+        ),
+        ("session-close", cmd(CommandType::Session, Some(OpType::Close), Some(5))),
+        (
+            "conv-start",
+            GenericCommand {
+                conv_message: Some(ConvCommand {
+                    m: members.clone(),
+                    unique: Some(true),
+                    attr: json(r#"{"name":"probe","level":3,"tags":["x","y"]}"#),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Conv, Some(OpType::Start), Some(6))
+            },
+        ),
+        (
+            "conv-start-signed",
+            GenericCommand {
+                conv_message: Some(ConvCommand {
+                    m: members.clone(),
+                    t: Some(NOW),
+                    n: Some("n1".into()),
+                    s: Some(start_sig),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Conv, Some(OpType::Start), Some(7))
+            },
+        ),
+        (
+            "conv-query-objectid-in",
+            GenericCommand {
+                conv_message: Some(ConvCommand {
+                    where_: json(r#"{"objectId":{"$in":["5f3a9c2e8d1b4a0012345678","c2"]}}"#),
+                    sort: Some("-lm".into()),
+                    limit: Some(999),
+                    flag: Some(2),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Conv, Some(OpType::Query), Some(8))
+            },
+        ),
+        (
+            "conv-query-temp",
+            GenericCommand {
+                conv_message: Some(ConvCommand { temp_conv_ids: vec!["_tmp:abc".into()], ..Default::default() }),
+                ..cmd(CommandType::Conv, Some(OpType::Query), Some(9))
+            },
+        ),
+        (
+            "conv-add-signed",
+            GenericCommand {
+                conv_message: Some(ConvCommand {
+                    cid: Some("c1".into()),
+                    m: vec!["carol".into()],
+                    t: Some(NOW),
+                    n: Some("n2".into()),
+                    s: Some(add_sig),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Conv, Some(OpType::Add), Some(10))
+            },
+        ),
+        (
+            "conv-remove",
+            GenericCommand {
+                conv_message: Some(ConvCommand {
+                    cid: Some("c1".into()),
+                    m: vec!["alice".into()],
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Conv, Some(OpType::Remove), Some(11))
+            },
+        ),
+        (
+            "conv-mute",
+            GenericCommand {
+                conv_message: Some(ConvCommand { cid: Some("c1".into()), ..Default::default() }),
+                ..cmd(CommandType::Conv, Some(OpType::Mute), Some(12))
+            },
+        ),
+        (
+            "direct-text",
+            GenericCommand {
+                direct_message: Some(DirectCommand {
+                    cid: Some("c1".into()),
+                    msg: Some("hi".into()),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Direct, None, Some(13))
+            },
+        ),
+        (
+            "direct-typed-receipt",
+            GenericCommand {
+                direct_message: Some(DirectCommand {
+                    cid: Some("c1".into()),
+                    msg: Some(typed.into()),
+                    r: Some(true),
+                    dt: Some("dedup-token-1".into()),
+                    mention_pids: vec!["bob".into()],
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Direct, None, Some(14))
+            },
+        ),
+        (
+            "direct-binary",
+            GenericCommand {
+                direct_message: Some(DirectCommand {
+                    cid: Some("c1".into()),
+                    binary_msg: Some(vec![0, 1, 2, 0xff].into()),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Direct, None, Some(15))
+            },
+        ),
+        (
+            "direct-transient-will",
+            GenericCommand {
+                direct_message: Some(DirectCommand {
+                    cid: Some("c1".into()),
+                    msg: Some(r#"{"_lctype":1,"_lcfile":{"url":"https://x/y.png"}}"#.into()),
+                    transient: Some(true),
+                    will: Some(true),
+                    mention_all: Some(true),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Direct, None, Some(16))
+            },
+        ),
+        (
+            "ack-receive",
+            GenericCommand {
+                ack_message: Some(AckCommand {
+                    mid: Some("m1".into()),
+                    cid: Some("c1".into()),
+                    fromts: Some(NOW - 10),
+                    tots: Some(NOW),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Ack, None, None)
+            },
+        ),
+        (
+            "read",
+            GenericCommand {
+                read_message: Some(ReadCommand {
+                    convs: vec![ReadTuple { cid: "c1".into(), timestamp: Some(NOW), mid: Some("m1".into()) }],
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Read, None, None)
+            },
+        ),
+        (
+            "logs-new-typed",
+            GenericCommand {
+                logs_message: Some(LogsCommand {
+                    cid: Some("c1".into()),
+                    l: Some(20),
+                    t: Some(NOW),
+                    mid: Some("m1".into()),
+                    direction: Some(QueryDirection::New as i32),
+                    t_included: Some(true),
+                    lctype: Some(-1),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Logs, None, Some(17))
+            },
+        ),
+        (
+            "patch-modify",
+            GenericCommand {
+                patch_message: Some(PatchCommand {
+                    patches: vec![PatchItem {
+                        cid: Some("c1".into()),
+                        mid: Some("m1".into()),
+                        timestamp: Some(NOW - 100),
+                        data: Some(typed.into()),
+                        patch_timestamp: Some(NOW),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Patch, Some(OpType::Modify), Some(18))
+            },
+        ),
+        (
+            "blacklist-block-signed",
+            GenericCommand {
+                blacklist_message: Some(BlacklistCommand {
+                    src_cid: Some("c1".into()),
+                    to_pids: vec!["dave".into()],
+                    t: Some(NOW),
+                    n: Some("n3".into()),
+                    s: Some(block_sig),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Blacklist, Some(OpType::Block), Some(19))
+            },
+        ),
+        (
+            "blacklist-query",
+            GenericCommand {
+                blacklist_message: Some(BlacklistCommand {
+                    src_pid: Some("alice".into()),
+                    limit: Some(10),
+                    ..Default::default()
+                }),
+                ..cmd(CommandType::Blacklist, Some(OpType::Query), Some(20))
+            },
+        ),
         ("login-android", GenericCommand { service: Some(0), ..cmd(CommandType::Login, None, None) }),
         ("echo", cmd(CommandType::Echo, None, Some(21))),
     ]
