@@ -160,7 +160,13 @@ pub fn sign(master_key: &str, message: &str) -> String {
 
 /// Milliseconds for a signature timestamp sent in seconds or in milliseconds.
 pub fn timestamp_ms(t: i64) -> i64 {
-    if t.abs() < 100_000_000_000 { t.saturating_mul(1000) } else { t }
+    if t.unsigned_abs() < 100_000_000_000 { t.saturating_mul(1000) } else { t }
+}
+
+/// Whether a signature made at `made_ms` is still good at `now_ms` (any `i64` from a
+/// frame: no overflow).
+fn within_ttl(now_ms: i64, made_ms: i64, ttl_secs: u64) -> bool {
+    now_ms.abs_diff(made_ms) <= ttl_secs.saturating_mul(1000)
 }
 
 /// Checks the signature of `action` if its family is switched on. Any of `alternatives`
@@ -180,8 +186,7 @@ pub fn verify(
     };
     let now = node.now_ms();
     let made = timestamp_ms(t);
-    let ttl_ms = node.config.security.signature_ttl_secs as i64 * 1000;
-    if (now - made).abs() > ttl_ms {
+    if !within_ttl(now, made, node.config.security.signature_ttl_secs) {
         return fail("the signature has expired");
     }
     if node.tokens.revoked_at(action.client).is_some_and(|kicked| made <= kicked) {
@@ -317,5 +322,19 @@ mod tests {
     fn seconds_and_milliseconds() {
         assert_eq!(timestamp_ms(1_700_000_000), 1_700_000_000_000);
         assert_eq!(timestamp_ms(1_700_000_000_123), 1_700_000_000_123);
+    }
+
+    /// Found by the `signature` fuzz target: `t = i64::MIN` in a signed `session/open`
+    /// overflowed (`abs`, then `now - made`) and panicked the session in debug builds.
+    #[test]
+    fn signature_timestamp_i64_min() {
+        assert_eq!(timestamp_ms(i64::MIN), i64::MIN);
+        assert_eq!(timestamp_ms(i64::MAX), i64::MAX);
+        assert_eq!(timestamp_ms(-99_999_999_999), -99_999_999_999_000);
+        let now = 1_795_641_565_576;
+        assert!(!within_ttl(now, timestamp_ms(i64::MIN), 6 * 3600));
+        assert!(!within_ttl(now, timestamp_ms(i64::MAX), 6 * 3600));
+        assert!(within_ttl(now, now - 6 * 3600 * 1000, 6 * 3600));
+        assert!(!within_ttl(now, now - 6 * 3600 * 1000 - 1, 6 * 3600));
     }
 }

@@ -228,7 +228,7 @@ fn delivery(cid: &str, record: &MsgRecord, transient: bool) -> GenericCommand {
 }
 
 /// `_lctype` of a typed message (JSON object text), for the history type filter.
-fn lctype(text: &str) -> Option<i32> {
+pub fn lctype(text: &str) -> Option<i32> {
     if !text.trim_start().starts_with('{') {
         return None;
     }
