@@ -5,6 +5,7 @@
 #   fuzz/run.sh                      # CI: 20 s per target (6 targets, about 2 minutes)
 #   FUZZ_SECONDS=600 fuzz/run.sh     # longer
 #   FUZZ_RUNS=10000000 FUZZ_SECONDS=0 fuzz/run.sh signature   # 10 M executions of one target
+#   FUZZ_MAX_LEN=512 …               # inputs of at most 512 bytes (libFuzzer's -max_len)
 #
 # libFuzzer needs `-Zsanitizer=address`; on a stable toolchain RUSTC_BOOTSTRAP=1 lets
 # rustc accept it (docs/fuzzing.md). Inputs the fuzzer finds go to fuzz/work/<target>
@@ -27,6 +28,10 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 seconds=${FUZZ_SECONDS:-20}
 runs=${FUZZ_RUNS:--1}
+max_len=()
+if [ -n "${FUZZ_MAX_LEN:-}" ]; then
+  max_len=(-max_len="$FUZZ_MAX_LEN")
+fi
 
 cargo fuzz build
 for target in "${targets[@]}"; do
@@ -35,7 +40,7 @@ for target in "${targets[@]}"; do
   start=$(date +%s)
   status=0
   cargo fuzz run "$target" "work/$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -runs="$runs" -print_final_stats=1 >"work/$target.log" 2>&1 || status=$?
+    -max_total_time="$seconds" -runs="$runs" "${max_len[@]}" -print_final_stats=1 >"work/$target.log" 2>&1 || status=$?
   grep -E '^#[0-9]+\s+DONE|stat::number_of_executed_units|panicked|ERROR|SUMMARY' "work/$target.log" || true
   echo "== $target: exit $status after $(( $(date +%s) - start ))s"
   if [ "$status" -ne 0 ]; then

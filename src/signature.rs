@@ -200,6 +200,7 @@ pub fn verify(
     if !matches {
         return fail("the signature does not match");
     }
+    let ttl_ms = node.config.security.signature_ttl_secs.saturating_mul(1000) as i64;
     if action.family == Family::Login && !node.nonces.first_use(action.client, nonce, signature, made, now, ttl_ms) {
         return fail("this signature has been used already");
     }

@@ -7,9 +7,10 @@
 //! send). A sign line `@<timestamp>[,master]` stands for the honest signature of that
 //! timestamp, computed here.
 //!
-//! Checked: nothing panics; an honest `X-LC-Sign` is accepted with the right kind of key
-//! (when the app id is right and no `X-LC-Key` is sent); nothing is accepted that was not
-//! made with one of the app's keys.
+//! Checked: nothing panics; an honest `X-LC-Sign` whose timestamp is within the window of
+//! the server's clock is accepted with the right kind of key (when the app id is right and
+//! no `X-LC-Key` is sent); nothing is accepted that was not made with one of the app's keys,
+//! and no `X-LC-Sign` outside the window.
 #![no_main]
 
 use actix_web::http::header::HeaderValue;
@@ -17,7 +18,11 @@ use actix_web::test::TestRequest;
 use libfuzzer_sys::fuzz_target;
 use md5::{Digest, Md5};
 use xinshi::config::AppConfig;
-use xinshi::gateway::rest::{Key, credential};
+use xinshi::gateway::rest::{Key, credential_at};
+
+/// The server's clock (the seeds' timestamps are near it) and the `X-LC-Sign` window.
+const NOW: i64 = 1_795_641_565_576;
+const WINDOW: i64 = 15 * 60 * 1000;
 
 fn md5_hex(text: &str) -> String {
     Md5::digest(text).iter().map(|b| format!("{b:02x}")).collect()
@@ -49,13 +54,14 @@ fuzz_target!(|data: &[u8]| {
             req = req.insert_header((name, value.clone()));
         }
     }
-    let got = credential(&req.to_http_request(), &app);
+    let got = credential_at(&req.to_http_request(), &app, NOW, WINDOW);
 
     let text = |v: &Option<HeaderValue>| v.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (id, key, sign) = (text(&id), text(&key), text(&sign));
     if let (Some((ts, master)), Some(_), None) = (&honest, &sign, &key)
         && id.as_deref() == Some("fuzz-app")
         && !ts.contains(',')
+        && ts.trim().parse::<i64>().is_ok_and(|t| NOW.abs_diff(t) <= WINDOW as u64)
     {
         let want = if *master { Key::Master } else { Key::App };
         assert_eq!(got, Some(want), "an honest X-LC-Sign was refused");
@@ -72,4 +78,6 @@ fuzz_target!(|data: &[u8]| {
     let (digest, ts) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let key = if kind == Key::Master { &app.master_key } else { &app.key };
     assert!(digest.eq_ignore_ascii_case(&md5_hex(&format!("{ts}{key}"))), "accepted a forged X-LC-Sign");
+    let made: i64 = ts.trim().parse().expect("accepted an X-LC-Sign whose timestamp is no number");
+    assert!(NOW.abs_diff(made) <= WINDOW as u64, "accepted an X-LC-Sign outside the window");
 });

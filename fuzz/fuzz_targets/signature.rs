@@ -8,11 +8,14 @@
 //! in upper-case hex; bit 2: the client is one the app kicked an hour ago.
 //!
 //! Checked: nothing panics, whatever the fields; an honest signature is accepted exactly
-//! when its timestamp is within the TTL and not older than the client's last kick; an
-//! accepted signature always equals one of the honest ones.
+//! when its timestamp is within the TTL and not older than the client's last kick — except
+//! that a login signature opens one session only: used again, it is refused as a replay,
+//! and only then (or once the node's nonce memory is full); an accepted signature always
+//! equals one of the honest ones.
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use xinshi::clock::ManualClock;
@@ -24,6 +27,14 @@ use xinshi::signature::{Action, Signed, sign, timestamp_ms, verify};
 const NOW: i64 = 1_795_641_565_576;
 const KICKED_CLIENT: &str = "kicked";
 const KICKED_AT: i64 = NOW - 3_600_000;
+/// Login nonces the node remembers (small, so that forgetting the oldest is fuzzed too).
+const NONCES: usize = 10_000;
+
+/// Honest login signatures accepted so far: `(client, nonce, signature)`.
+fn used() -> &'static Mutex<HashSet<(String, String, String)>> {
+    static USED: OnceLock<Mutex<HashSet<(String, String, String)>>> = OnceLock::new();
+    USED.get_or_init(Mutex::default)
+}
 
 fn node() -> &'static Arc<Node> {
     static NODE: OnceLock<Arc<Node>> = OnceLock::new();
@@ -37,6 +48,7 @@ fn node() -> &'static Arc<Node> {
         config.security.login_signature = true;
         config.security.conversation_signature = true;
         config.security.blacklist_signature = true;
+        config.security.max_remembered_nonces = NONCES;
         config.storage.data_dir = std::env::temp_dir().join(format!("xinshi-fuzz-signature-{}", std::process::id()));
         let node = Node::open(config, Arc::new(ManualClock::new(NOW)), runtime.handle().clone()).expect("a node");
         node.tokens.revoke(KICKED_CLIENT, KICKED_AT, i64::MAX / 4);
@@ -106,7 +118,18 @@ fuzz_target!(init: { node(); }, |data: &[u8]| {
     let made = i128::from(timestamp_ms(t));
     let fresh = (i128::from(NOW) - made).abs() <= i128::from(node().config.security.signature_ttl_secs) * 1000
         && !(client == KICKED_CLIENT && made <= i128::from(KICKED_AT));
-    if honest {
+    let login = action.family == xinshi::signature::Family::Login;
+    let replay = verdict.as_ref().is_err_and(|e| e.detail.as_deref().is_some_and(|d| d.contains("used already")));
+    if login && fresh && (honest || verdict.is_ok() || replay) {
+        let mut used = used().lock().unwrap();
+        let key = (client.to_string(), n.clone(), s.to_ascii_lowercase());
+        if replay {
+            assert!(used.contains(&key) || used.len() >= NONCES, "a login signature refused as a replay, unused");
+        } else if verdict.is_ok() {
+            assert!(used.insert(key) || used.len() >= NONCES, "a login signature accepted twice");
+        }
+    }
+    if honest && !replay {
         assert_eq!(verdict.is_ok(), fresh, "an honest signature got the wrong verdict: {verdict:?}");
     } else if verdict.is_ok() {
         assert!(fresh, "accepted a stale signature");
