@@ -1,5 +1,6 @@
 //! The `xinshi` binary: `xinshi serve [--config FILE] [--repair-journal]`.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,7 +43,8 @@ fn main() -> ExitCode {
     match serve(config_path, repair) {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(why)) => {
-            eprintln!("xinshi: the store failed, exiting for a restart: {why}");
+            // Never panic here (stderr may be closed or full): the exit code is what counts.
+            let _ = writeln!(std::io::stderr(), "xinshi: the store failed, exiting for a restart: {why}");
             ExitCode::from(EXIT_STORE_FAILED)
         }
         Err(err) => {

@@ -47,7 +47,9 @@ impl ChildServer {
             .env("XINSHI_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            // Not inherited: the test's stderr may be a file, and a child under a lowered
+            // file-size limit (RLIMIT_FSIZE) must not fail on writing its log to it.
+            .stderr(Stdio::null());
         // SAFETY: the closure only makes async-signal-safe system calls (setrlimit, signal).
         unsafe { command.pre_exec(limits) };
         let mut child = command.spawn().expect("start the xinshi binary");
