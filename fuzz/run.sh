@@ -8,7 +8,7 @@
 #   FUZZ_MAX_LEN=512 …               # inputs of at most 512 bytes (libFuzzer's -max_len)
 #
 # libFuzzer needs `-Zsanitizer=address`; on a stable toolchain RUSTC_BOOTSTRAP=1 lets
-# rustc accept it (docs/fuzzing.md). Inputs the fuzzer finds go to fuzz/work/<target>
+# rustc accept it (docs/fuzzing.md). Inputs the fuzzer finds go to fuzz/found/<target>
 # (not committed).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,16 +35,16 @@ fi
 
 cargo fuzz build
 for target in "${targets[@]}"; do
-  mkdir -p "work/$target" "corpus/$target"
+  mkdir -p "found/$target" "corpus/$target"
   echo "== fuzz $target (${seconds}s, runs ${runs})"
   start=$(date +%s)
   status=0
-  cargo fuzz run "$target" "work/$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -runs="$runs" "${max_len[@]}" -print_final_stats=1 >"work/$target.log" 2>&1 || status=$?
-  grep -E '^#[0-9]+\s+DONE|stat::number_of_executed_units|panicked|ERROR|SUMMARY' "work/$target.log" || true
+  cargo fuzz run "$target" "found/$target" "corpus/$target" -- \
+    -max_total_time="$seconds" -runs="$runs" "${max_len[@]}" -print_final_stats=1 >"found/$target.log" 2>&1 || status=$?
+  grep -E '^#[0-9]+\s+DONE|stat::number_of_executed_units|panicked|ERROR|SUMMARY' "found/$target.log" || true
   echo "== $target: exit $status after $(( $(date +%s) - start ))s"
   if [ "$status" -ne 0 ]; then
-    tail -n 60 "work/$target.log" >&2
+    tail -n 60 "found/$target.log" >&2
     echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/" >&2
     exit "$status"
   fi
