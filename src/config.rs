@@ -254,6 +254,10 @@ impl Default for SecurityConfig {
 pub struct FeaturesConfig {
     /// Conversation and client blacklists (`blacklist` commands); off: 4544.
     pub blacklist: bool,
+    /// Member roles (Owner / Manager / Member, F-ROLE): `conv/member_info_update`, and
+    /// adding, removing, muting and blocking others only by Owner and Managers; off: 4325,
+    /// and any member may do those (docs/decisions.md, "Member roles").
+    pub member_roles: bool,
 }
 
 /// Why a configuration could not be loaded.

@@ -15,20 +15,21 @@ use crate::im_err;
 /// Longest client id (spec/leancloud-im.md §3.1).
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 
-/// Checks a client id against LeanCloud's rules: 1–64 characters from `[A-Za-z0-9_-]`,
-/// not starting with a digit. A violation is 4103 INVALID_LOGIN.
+/// Checks a client id against LeanCloud's rules: 1–64 characters from `[A-Za-z0-9_-]`.
+/// A digit may come first: apps (and the JS SDK's own tests) log in with millisecond
+/// timestamps and UUID v4 strings. A violation is 4103 INVALID_LOGIN.
 pub fn validate_client_id(id: &str) -> Result<(), ImError> {
     if id.is_empty() || id.len() > MAX_CLIENT_ID_LEN {
         return Err(im_err!(InvalidLogin, "client id must be 1 to {MAX_CLIENT_ID_LEN} characters"));
-    }
-    if id.as_bytes()[0].is_ascii_digit() {
-        return Err(im_err!(InvalidLogin, "client id must not start with a digit"));
     }
     if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return Err(im_err!(InvalidLogin, "client id may only hold letters, digits, '_' and '-'"));
     }
     Ok(())
 }
+
+/// Ids of temporary conversations start with this (clients route their look-ups by it).
+pub const TEMP_PREFIX: &str = "_tmp:";
 
 /// A random client id for an anonymous login (`session/open` without `peerId`).
 pub fn anonymous_client_id() -> String {
@@ -103,7 +104,9 @@ mod tests {
         assert!(validate_client_id("alice").is_ok());
         assert!(validate_client_id("Tom_and-Jerry9").is_ok());
         assert!(validate_client_id(&"a".repeat(64)).is_ok());
-        for bad in ["", "9lives", "has space", "émile", "a:b"] {
+        assert!(validate_client_id("1795641565572").is_ok(), "Date.now() as an id");
+        assert!(validate_client_id("9b2f8e4a-1c3d-4e5f-8a9b-0c1d2e3f4a5b").is_ok(), "a UUID v4");
+        for bad in ["", "has space", "émile", "a:b"] {
             assert_eq!(validate_client_id(bad).unwrap_err().code, Code::InvalidLogin, "{bad:?}");
         }
         assert_eq!(validate_client_id(&"a".repeat(65)).unwrap_err().code, Code::InvalidLogin);

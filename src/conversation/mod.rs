@@ -37,9 +37,10 @@ pub use self::blacklist::BlacklistReq;
 pub use self::direct::DirectReq;
 pub use self::directory::Directory;
 pub use self::members::MembersReq;
-pub use self::shutup::ShutupReq;
 use self::state::ConvState;
 use crate::node::Node;
+use crate::protocol::{ConvCommand, OpType};
+use crate::session::Reply;
 use crate::store::StoreError;
 
 /// Operations for a conversation, sent through the [`Directory`].
@@ -55,8 +56,17 @@ pub enum ConvOp {
     Members(Box<MembersReq>),
     /// A `blacklist` command about this conversation's list.
     Blacklist(Box<BlacklistReq>),
-    /// `conv/add_shutup`, `remove_shutup`, `query_shutup`, `check_shutup`.
-    Shutup(Box<ShutupReq>),
+    /// Another `conv` command about this conversation (muting members, …).
+    Conv(Box<ConvReq>),
+}
+
+/// A `conv` command for the conversation's actor, as the session actor hands it over.
+#[derive(Debug)]
+pub struct ConvReq {
+    pub from: Arc<str>,
+    pub reply: Reply,
+    pub op: OpType,
+    pub conv: ConvCommand,
 }
 
 /// Messages of the conversation actor.
@@ -72,6 +82,19 @@ pub enum ConvMsg {
     FlushMarks,
     /// The directory is full: stop if nothing is in flight.
     Retire,
+}
+
+impl ConvState {
+    /// Runs a [`ConvReq`] by its op.
+    fn command(&mut self, req: ConvReq) {
+        match req.op {
+            OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup => self.shutup(req),
+            op => {
+                let name = op.as_str_name();
+                req.reply.error(&crate::im_err!(UnparseableRawMessage, "unsupported command conv/{name}"))
+            }
+        }
+    }
 }
 
 /// Entries per page of a list query (blacklist, mute list): `limit`, 10 when the client
@@ -133,7 +156,7 @@ impl Actor for ConversationActor {
                     ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
                     ConvOp::Members(req) => state.change_members(*req),
                     ConvOp::Blacklist(req) => state.blacklist(*req),
-                    ConvOp::Shutup(req) => state.shutup(*req),
+                    ConvOp::Conv(req) => state.command(*req),
                 }
                 // Only outsiders came (a made-up id, a non-member's receipt): cost nothing lasting.
                 if !state.active

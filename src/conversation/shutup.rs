@@ -11,8 +11,7 @@
 //! - `query_shutup {limit (10), next}` → `shutup_result {m, next}` in id order;
 //!   `check_shutup {m}` → `check_result {m: those of them muted}`.
 
-use std::sync::Arc;
-
+use super::ConvReq;
 use super::event::{Event, notify};
 use super::members::Verdicts;
 use super::page_size;
@@ -27,18 +26,9 @@ use crate::session::Reply;
 /// Most clients muted in one conversation.
 pub const MAX_SILENCED: usize = 500;
 
-/// A `shutup` command, as the session actor hands it over.
-#[derive(Debug)]
-pub struct ShutupReq {
-    pub from: Arc<str>,
-    pub reply: Reply,
-    pub op: OpType,
-    pub conv: ConvCommand,
-}
-
 impl ConvState {
-    pub fn shutup(&mut self, req: ShutupReq) {
-        let ShutupReq { from, reply, op, conv } = req;
+    pub fn shutup(&mut self, req: ConvReq) {
+        let ConvReq { from, reply, op, conv } = req;
         let result = if !self.exists {
             Err(im_err!(ConversationNotFound, "no conversation {}", self.cid))
         } else if !self.is_member(&from) {

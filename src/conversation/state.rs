@@ -60,6 +60,11 @@ pub struct ConvState {
     pub creator: Option<Arc<str>>,
     /// Clients who may not send here, sorted.
     pub silenced: Vec<String>,
+    /// Members with the `Manager` role, sorted.
+    pub managers: Vec<String>,
+    /// A temporary conversation, and when it expires (ms).
+    pub temp: bool,
+    pub expires_ms: i64,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -84,6 +89,7 @@ pub struct ConvState {
 impl ConvState {
     pub fn new(node: Arc<Node>, cid: Arc<str>, ticker: JoinHandle<()>) -> Self {
         let now = node.now_ms();
+        let temp = cid.starts_with(crate::ids::TEMP_PREFIX);
         ConvState {
             node,
             cid,
@@ -96,6 +102,9 @@ impl ConvState {
             members: Vec::new(),
             creator: None,
             silenced: Vec::new(),
+            managers: Vec::new(),
+            temp,
+            expires_ms: 0,
             next_seq: 1,
             committed_seq: 0,
             last_ts: 0,
@@ -120,6 +129,9 @@ impl ConvState {
             self.members.sort();
             self.creator = Some(record.creator.as_str().into());
             self.silenced = record.silenced;
+            self.managers = record.managers;
+            self.temp = record.temp;
+            self.expires_ms = record.expires_ms;
         }
         let newest = store.messages(&self.cid).scan(1, u64::MAX, true, RECENT)?;
         if let Some((seq, msg)) = newest.first() {
@@ -130,6 +142,11 @@ impl ConvState {
         self.recent = newest.iter().rev().map(|(seq, msg)| Recent::of(*seq, msg)).collect();
         self.loaded = true;
         Ok(())
+    }
+
+    /// A temporary conversation past its lifetime (or one that no longer exists).
+    pub fn is_expired(&self) -> bool {
+        self.temp && (!self.exists || self.node.now_ms() >= self.expires_ms)
     }
 
     pub fn is_silenced(&self, client: &str) -> bool {
@@ -217,7 +234,7 @@ impl ConvState {
             && match op {
                 ConvOp::Direct(req) => self.is_member(&req.from),
                 ConvOp::Ack { from, .. } | ConvOp::Read { from, .. } => self.is_member(from),
-                ConvOp::Members(_) | ConvOp::Blacklist(_) | ConvOp::Shutup(_) => true,
+                ConvOp::Members(_) | ConvOp::Blacklist(_) | ConvOp::Conv(_) => true,
             }
     }
 
@@ -228,7 +245,7 @@ impl ConvState {
             ConvOp::Direct(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Members(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Blacklist(req) => req.reply.error(&ImError::from(err)),
-            ConvOp::Shutup(req) => req.reply.error(&ImError::from(err)),
+            ConvOp::Conv(req) => req.reply.error(&ImError::from(err)),
             ConvOp::Ack { .. } | ConvOp::Read { .. } => {}
         }
     }

@@ -28,7 +28,7 @@ use self::rate::Class;
 pub use self::reply::Reply;
 use self::token::Login;
 use crate::config::LimitsConfig;
-use crate::conversation::{self, ConvOp, DirectReq, MembersReq, ShutupReq};
+use crate::conversation::{self, ConvOp, ConvReq, DirectReq, MembersReq};
 use crate::error::{Code, ImError};
 use crate::gateway::outbox::Outbox;
 use crate::ids;
@@ -234,7 +234,7 @@ impl SessionState {
                 Some(CommandType::Conv),
                 Some(op @ (OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup)),
             ) => self.to_conversation(reply, cmd.conv_message.unwrap_or_default(), |from, reply, conv| {
-                ConvOp::Shutup(Box::new(ShutupReq { from, reply, op, conv }))
+                ConvOp::Conv(Box::new(ConvReq { from, reply, op, conv }))
             }),
             (Some(CommandType::Blacklist), op) => {
                 blacklist::blacklist(node, &self.client, reply, op, cmd.blacklist_message.unwrap_or_default()).await

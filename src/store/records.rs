@@ -25,6 +25,13 @@ pub struct ConvRecord {
     pub muted: Vec<String>,
     /// Clients who may not send here (permanently muted, "shutup"), sorted.
     pub silenced: Vec<String>,
+    /// Members with the `Manager` role, sorted (the creator is the `Owner`; everyone else a
+    /// `Member`). Kept only while `features.member_roles` is on.
+    pub managers: Vec<String>,
+    /// A temporary conversation (`_tmp:` id, F-CONV-TEMP).
+    pub temp: bool,
+    /// When a temporary conversation expires, ms (0 for the others).
+    pub expires_ms: i64,
     pub created_ms: i64,
     pub updated_ms: i64,
 }

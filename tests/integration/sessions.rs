@@ -41,7 +41,7 @@ async fn invalid_client_ids_get_4103_and_the_socket_keeps_working() {
     let server = TestServer::start();
     let mut bystander = Client::login(&server, "bystander").await;
     let mut client = Client::connect(&server).await;
-    for bad in ["9starts-with-digit", "has space", "colon:id", &"x".repeat(65)] {
+    for bad in ["has space", "colon:id", &"x".repeat(65)] {
         let reply = client.request(open(bad)).await;
         assert_eq!(error_code(&reply), 4103, "{bad:?}");
         assert_eq!(reply.error_message.unwrap().reason, "INVALID_LOGIN");
