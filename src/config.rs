@@ -92,6 +92,9 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Most members of a normal conversation (4304 beyond).
     pub max_members: usize,
+    /// Largest a conversation's attributes (`name` and custom keys, as JSON) may grow
+    /// through `conv/update` (4306 beyond).
+    pub max_attr_bytes: usize,
     /// Bytes queued for one socket before it is treated as a slow reader and closed.
     pub outbound_queue_bytes: usize,
     /// Lifetime of the IM session token (`st`) handed out on login, in seconds.
@@ -181,6 +184,7 @@ impl Default for LimitsConfig {
             max_frame_bytes: 64 * 1024,
             max_message_bytes: 5 * 1024,
             max_members: 500,
+            max_attr_bytes: 64 * 1024,
             outbound_queue_bytes: 4 * 1024 * 1024,
             session_token_ttl_secs: 86_400,
             max_connections: 0,

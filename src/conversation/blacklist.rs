@@ -4,6 +4,8 @@
 //!
 //! - The feature must be on (`[features] blacklist`; the session checks, 4544), the signature
 //!   must hold when blacklist signatures are on (4546), and the caller must be a member (4309).
+//!   With member roles on, only an Owner or a Manager that is not muted may block or unblock
+//!   (4320), and only clients ranked below it (that target fails with 4320).
 //! - Blocking a member removes it. The creator cannot be blocked (4324); at most
 //!   [`MAX_BLOCKED`] clients per conversation (4543).
 //! - Events: blocked clients get `blocked` (and `left` if they were members); the members get
@@ -66,6 +68,7 @@ impl ConvState {
         if !self.is_member(from) {
             return Err(not_member(&self.cid));
         }
+        self.check_admin(from)?;
         let store = &self.node.store;
         let mut room = MAX_BLOCKED.saturating_sub(store.blocked_count(List::Conversation, &self.cid, MAX_BLOCKED)?);
         let mut verdicts = Verdicts::default();
@@ -77,6 +80,8 @@ impl ConvState {
                 verdicts.fail(Code::InvalidLogin, target);
             } else if block && self.creator.as_deref() == Some(target.as_str()) {
                 verdicts.fail(Code::ConversationNeedOwner, target);
+            } else if !self.outranks(from, &target) {
+                verdicts.fail(Code::ConversationOperationUnauthorized, target);
             } else if block && !store.is_blocked(List::Conversation, &self.cid, &target)? && room == 0 {
                 verdicts.fail(Code::BlacklistFull, target);
             } else {
@@ -91,6 +96,7 @@ impl ConvState {
                 .block_clients(&self.cid, &allowed, self.node.now_ms())?
                 .ok_or_else(|| im_err!(ConversationNotFound))?;
             self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
+            self.managers = record.managers;
         } else {
             store.set_blocked(List::Conversation, &self.cid, &allowed, false)?;
         }
@@ -120,11 +126,11 @@ impl ConvState {
         } else {
             (OpType::Unblocked, OpType::MembersUnblocked)
         };
-        notify(&self.node, Event { op: own, cid, init_by: from, m: &[] }, targets.to_vec());
-        notify(&self.node, Event { op: all, cid, init_by: from, m: targets }, members.clone());
+        notify(&self.node, Event::new(own, cid, from), targets.to_vec());
+        notify(&self.node, Event::new(all, cid, from).members(targets), members.clone());
         if !left.is_empty() {
-            notify(&self.node, Event { op: OpType::Left, cid, init_by: from, m: &[] }, left.to_vec());
-            notify(&self.node, Event { op: OpType::MembersLeft, cid, init_by: from, m: left }, members);
+            notify(&self.node, Event::new(OpType::Left, cid, from), left.to_vec());
+            notify(&self.node, Event::new(OpType::MembersLeft, cid, from).members(left), members);
         }
     }
 

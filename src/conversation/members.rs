@@ -6,9 +6,12 @@
 //! 1. The conversation must exist (4303), and the signature must hold when conversation
 //!    signatures are on (4302; action `invite` for add, `kick` for remove). Quitting needs
 //!    none, but a signature that comes with it is checked (spec/leancloud-im.md §14 G5).
-//! 2. Only a member may invite, kick or quit (4309); anyone may join.
+//! 2. Only a member may invite, kick or quit (4309); anyone may join. With member roles on,
+//!    only an Owner or a Manager that is not muted may invite or kick (4320), and a kicked
+//!    member must rank below the kicker ([`super::roles`]).
 //! 3. Each target is judged alone — an invalid id (4103), a blacklist between it and the
-//!    conversation (4548), a full conversation (4304), the creator leaving (4324) — and the
+//!    conversation (4548), a full conversation (4304), the creator leaving (4324), a member
+//!    of equal or higher rank being kicked (4320, roles on) — and the
 //!    reply lists `allowedPids` and the `failedPids` grouped by code. Adding a member or
 //!    removing a non-member is allowed and changes nothing.
 //! 4. The change is committed, then answered (`added` / `removed`), then announced: added
@@ -105,6 +108,9 @@ impl ConvState {
         if !joining && !self.is_member(from) {
             return Err(im_err!(ConversationUpdateRejected, "not a member of conversation {}", self.cid));
         }
+        if !joining && !quitting {
+            self.check_admin(from)?;
+        }
         let max = self.node.config.limits.max_members;
         let mut verdicts = Verdicts::default();
         for target in targets {
@@ -120,6 +126,8 @@ impl ConvState {
                 verdicts.fail(Code::ConversationFull, target);
             } else if !add && self.creator.as_deref() == Some(target.as_str()) {
                 verdicts.fail(Code::ConversationNeedOwner, target);
+            } else if !add && target != from && member && !self.outranks(from, &target) {
+                verdicts.fail(Code::ConversationOperationUnauthorized, target);
             } else {
                 if member != add {
                     verdicts.changed.push(target.clone());
@@ -152,6 +160,7 @@ impl ConvState {
                 Err(err) => return reply.error(&ImError::from(err)),
             };
             self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
+            self.managers = record.managers;
         }
         let answer =
             ConvCommand { cid: Some(self.cid.to_string()), allowed_pids: allowed, failed_pids, ..Default::default() };
@@ -164,7 +173,7 @@ impl ConvState {
         let (own, all) =
             if add { (OpType::Joined, OpType::MembersJoined) } else { (OpType::Left, OpType::MembersLeft) };
         let targets: Vec<String> = changed.iter().filter(|t| !(add && *t == from)).cloned().collect();
-        notify(&self.node, Event { op: own, cid: &self.cid, init_by: from, m: &[] }, targets);
-        notify(&self.node, Event { op: all, cid: &self.cid, init_by: from, m: &changed }, members);
+        notify(&self.node, Event::new(own, &self.cid, from), targets);
+        notify(&self.node, Event::new(all, &self.cid, from).members(&changed), members);
     }
 }

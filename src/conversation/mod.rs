@@ -9,23 +9,28 @@
 //!
 //! Files: [`direct`] (send → sequence → durable commit → ack → fan-out), [`receipt`]
 //! (receive-acks and `read`), [`members`] (`conv/add`, `conv/remove`), [`blacklist`] (the
-//! conversation's blacklist), [`shutup`] (muting members), [`event`] (kept and pushed
-//! membership events), [`start`]
-//! (`conv/start`), [`query`] (`conv/query`), [`logs`] (history), [`doc`] (the JSON shape of
-//! a conversation).
+//! conversation's blacklist), [`shutup`] (muting members), [`update`] (`conv/update`,
+//! `conv/mute`, `conv/unmute`), [`info`] (`conv/count`, `conv/max_read`), [`roles`] (member
+//! roles, `conv/member_info_update`), [`event`] (kept and pushed conversation events),
+//! [`start`] (`conv/start`), [`query`] (`conv/query`), [`is_member`], [`logs`] (history),
+//! [`doc`] (the JSON shape of a conversation).
 
 pub mod blacklist;
 pub mod direct;
 pub mod directory;
 pub mod doc;
 pub mod event;
+pub mod info;
+pub mod is_member;
 pub mod logs;
 pub mod members;
 pub mod query;
 pub mod receipt;
+pub mod roles;
 pub mod shutup;
 pub mod start;
 mod state;
+pub mod update;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +94,11 @@ impl ConvState {
     fn command(&mut self, req: ConvReq) {
         match req.op {
             OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup => self.shutup(req),
+            OpType::Update => self.update(req),
+            OpType::Mute | OpType::Unmute => self.mute(req),
+            OpType::Count => self.count(req),
+            OpType::MaxRead => self.max_read(req),
+            OpType::MemberInfoUpdate => self.member_info_update(req),
             op => {
                 let name = op.as_str_name();
                 req.reply.error(&crate::im_err!(UnparseableRawMessage, "unsupported command conv/{name}"))

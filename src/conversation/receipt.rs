@@ -194,7 +194,7 @@ impl ConvState {
     }
 
     /// The timestamp of committed message `seq` (0 for none).
-    fn timestamp_of(&self, seq: u64) -> Result<i64, StoreError> {
+    pub(super) fn timestamp_of(&self, seq: u64) -> Result<i64, StoreError> {
         if seq == 0 {
             return Ok(0);
         }

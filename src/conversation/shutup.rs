@@ -2,8 +2,11 @@
 //! `remove_shutup`, `query_shutup` and `check_shutup`, in the conversation's actor, which
 //! refuses a muted member's messages with 4563 SILIENCED (muted members still receive).
 //!
-//! - Any member may mute and unmute (roles are not built: §6.4 with roles off); others get
-//!   4309. No signature is defined for muting (§7.2), so none is checked.
+//! - Members may mute and unmute; others get 4309. With member roles on, only an Owner or a
+//!   Manager that is not muted may (4320), and only members ranked below it (that target
+//!   fails with 4320): a muted Manager cannot unmute itself ([`super::roles`]). With roles
+//!   off any member may (§6.4). No signature is defined for muting (§7.2), so none is
+//!   checked.
 //! - Each target is judged alone (an invalid id: 4103; more than [`MAX_SILENCED`]: 4561) and
 //!   the answer lists `allowedPids` and `failedPids`.
 //! - Events: the targets get `shutuped` / `unshutuped`, every member (targets included)
@@ -46,6 +49,7 @@ impl ConvState {
     }
 
     fn silence(&mut self, from: &str, silence: bool, reply: &Reply, conv: &ConvCommand) -> Result<(), ImError> {
+        self.check_admin(from)?;
         let mut verdicts = Verdicts::default();
         let mut room = MAX_SILENCED.saturating_sub(self.silenced.len());
         for target in conv.m.iter().filter(|m| !m.is_empty()) {
@@ -55,6 +59,8 @@ impl ConvState {
             let listed = self.is_silenced(target);
             if ids::validate_client_id(target).is_err() {
                 verdicts.fail(Code::InvalidLogin, target.clone());
+            } else if !self.outranks(from, target) {
+                verdicts.fail(Code::ConversationOperationUnauthorized, target.clone());
             } else if silence && !listed && room == 0 {
                 verdicts.fail(Code::SilencedMemberListFull, target.clone());
             } else {
@@ -89,8 +95,8 @@ impl ConvState {
                 (OpType::Unshutuped, OpType::MembersUnshutuped)
             };
             let members: Vec<String> = self.members.iter().map(|m| m.to_string()).collect();
-            notify(&self.node, Event { op: own, cid: &self.cid, init_by: from, m: &[] }, changed.clone());
-            notify(&self.node, Event { op: all, cid: &self.cid, init_by: from, m: &changed }, members);
+            notify(&self.node, Event::new(own, &self.cid, from), changed.clone());
+            notify(&self.node, Event::new(all, &self.cid, from).members(&changed), members);
         }
         Ok(())
     }

@@ -107,6 +107,6 @@ fn started_reply(started: &Started) -> GenericCommand {
 /// `conv/joined {cid, initBy}` for the initial members other than the creator.
 fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
     let others: Vec<String> = started.record.members.iter().filter(|m| *m != creator).cloned().collect();
-    let event = Event { op: OpType::Joined, cid: &started.cid, init_by: creator, m: &[] };
+    let event = Event::new(OpType::Joined, &started.cid, creator);
     notify(node, event, others);
 }

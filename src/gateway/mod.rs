@@ -6,6 +6,7 @@
 //! | `GET /` | a small JSON status |
 //! | `GET /v1/route`, `GET /2/route` | server discovery ([`route`]) |
 //! | `GET /1.1/rtm/notifications` | kept notifications, replayed after a reconnect ([`rest`]) |
+//! | `GET /1.1/classes/_ConversationMemberInfo` | member roles of a conversation ([`member_info`]) |
 //! | `POST /1.2/rtm/clients/{id}/kick`, `POST /1.1/rtm/client/kick` | forced offline ([`kick`]) |
 //!
 //! Anything else is a 404 with a JSON body `{code, error}`, the shape of LeanCloud's REST
@@ -13,6 +14,7 @@
 
 pub mod guard;
 pub mod kick;
+pub mod member_info;
 pub mod outbox;
 pub mod rest;
 pub mod route;
@@ -93,6 +95,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/route", web::get().to(route::rtm_route))
         .route("/2/route", web::get().to(route::app_route))
         .route("/1.1/rtm/notifications", web::get().to(rest::notifications))
+        .route("/1.1/classes/_ConversationMemberInfo", web::get().to(member_info::member_info))
         .route("/1.2/rtm/clients/{client_id}/kick", web::post().to(kick::kick))
         .route("/1.1/rtm/client/kick", web::post().to(kick::kick_legacy))
         .default_service(web::to(not_found));

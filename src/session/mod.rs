@@ -186,13 +186,13 @@ fn check_direct(msg: &DirectCommand, limits: &LimitsConfig) -> Result<(), ImErro
 /// The rate-limit class of a command ([`rate`]); `None` for receipts, which count one per
 /// conversation they name (in [`SessionState::read`] and [`SessionState::receive_ack`]).
 fn rate_class(kind: Option<CommandType>, op: Option<OpType>) -> Option<Class> {
-    use OpType::{CheckBlock, CheckShutup, Query, QueryShutup};
+    use OpType::{CheckBlock, CheckShutup, Count, IsMember, MaxRead, Query, QueryShutup};
     match (kind, op) {
         (Some(CommandType::Direct), _) => Some(Class::Send),
         (Some(CommandType::Ack | CommandType::Read), _) => None,
         (Some(CommandType::Logs), _) => Some(Class::Query),
         (Some(CommandType::Conv | CommandType::Session | CommandType::Blacklist), Some(Query)) => Some(Class::Query),
-        (Some(CommandType::Conv), Some(QueryShutup | CheckShutup)) => Some(Class::Query),
+        (Some(CommandType::Conv), Some(QueryShutup | CheckShutup | Count | MaxRead | IsMember)) => Some(Class::Query),
         (Some(CommandType::Blacklist), Some(CheckBlock)) => Some(Class::Query),
         _ => Some(Class::Other),
     }
@@ -230,9 +230,24 @@ impl SessionState {
                     ConvOp::Members(Box::new(MembersReq { from, reply, add, conv }))
                 })
             }
+            (Some(CommandType::Conv), Some(OpType::IsMember)) => {
+                conversation::is_member::is_member(node, &self.client, reply, cmd.conv_message.unwrap_or_default())
+                    .await
+            }
             (
                 Some(CommandType::Conv),
-                Some(op @ (OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup)),
+                Some(
+                    op @ (OpType::AddShutup
+                    | OpType::RemoveShutup
+                    | OpType::QueryShutup
+                    | OpType::CheckShutup
+                    | OpType::Update
+                    | OpType::Mute
+                    | OpType::Unmute
+                    | OpType::Count
+                    | OpType::MaxRead
+                    | OpType::MemberInfoUpdate),
+                ),
             ) => self.to_conversation(reply, cmd.conv_message.unwrap_or_default(), |from, reply, conv| {
                 ConvOp::Conv(Box::new(ConvReq { from, reply, op, conv }))
             }),

@@ -97,6 +97,12 @@ impl Tokens {
         grants.by_token.get(token).filter(|g| g.client == client && g.expires_ms > now_ms).map(|g| g.login.clone())
     }
 
+    /// The client `token` was issued to, if it has not expired.
+    pub fn client_of(&self, token: &str, now_ms: i64) -> Option<String> {
+        let grants = self.grants.lock();
+        grants.by_token.get(token).filter(|g| g.expires_ms > now_ms).map(|g| g.client.clone())
+    }
+
     /// Whether `token` was issued to `client` and has not expired.
     pub fn is_valid(&self, token: &str, client: &str, now_ms: i64) -> bool {
         self.check(token, client, now_ms).is_some()

@@ -62,6 +62,7 @@ impl Store {
                 tx.set(&conv_blocks(cid, client), b"");
                 if let Ok(at) = record.members.binary_search(client) {
                     record.members.remove(at);
+                    super::conv::set_listed(&mut record.managers, client, false);
                     tx.clear(&keys::client_conv(client, cid));
                     record.updated_ms = now_ms;
                 }

@@ -83,6 +83,7 @@ impl Store {
                 return Ok(None);
             };
             record.members.retain(|m| !remove.contains(m));
+            record.managers.retain(|m| !remove.contains(m));
             for member in add {
                 if let Err(at) = record.members.binary_search(member) {
                     record.members.insert(at, member.clone());
@@ -109,23 +110,38 @@ impl Store {
         silence: bool,
         now_ms: i64,
     ) -> Result<Option<ConvRecord>, StoreError> {
+        self.modify_conversation(cid, Some(now_ms), |record| {
+            for target in targets {
+                set_listed(&mut record.silenced, target, silence);
+            }
+        })
+    }
+
+    /// Changes the record of `cid` with `change` in one transaction (moving `updatedAt` to
+    /// `touch`, if given). Returns the new record, or `None` if there is no such
+    /// conversation.
+    pub fn modify_conversation(
+        &self,
+        cid: &str,
+        touch: Option<i64>,
+        mut change: impl FnMut(&mut ConvRecord),
+    ) -> Result<Option<ConvRecord>, StoreError> {
         kv::run(self.engine(), |tx| {
             let Some(mut record) = read_conversation(tx, cid)? else {
                 return Ok(None);
             };
-            for target in targets {
-                match (record.silenced.binary_search(target), silence) {
-                    (Err(at), true) => record.silenced.insert(at, target.clone()),
-                    (Ok(at), false) => {
-                        record.silenced.remove(at);
-                    }
-                    _ => {}
-                }
+            change(&mut record);
+            if let Some(now_ms) = touch {
+                record.updated_ms = now_ms;
             }
-            record.updated_ms = now_ms;
             tx.set(&keys::conv(cid), &encode(&record));
             Ok(Some(record))
         })
+    }
+
+    /// Whether `client` is a member of `cid` (its membership row exists).
+    pub fn is_member(&self, client: &str, cid: &str) -> Result<bool, StoreError> {
+        Ok(self.engine().snapshot().get(&keys::client_conv(client, cid))?.is_some())
     }
 
     /// The conversation `cid`, if it exists.
@@ -158,6 +174,17 @@ impl Store {
                 Ok((cid, decode(&value)?))
             })
             .collect()
+    }
+}
+
+/// Puts `entry` into (`listed`) or takes it out of the sorted `list`.
+pub fn set_listed(list: &mut Vec<String>, entry: &str, listed: bool) {
+    match (list.binary_search_by(|e| e.as_str().cmp(entry)), listed) {
+        (Err(at), true) => list.insert(at, entry.to_owned()),
+        (Ok(at), false) => {
+            list.remove(at);
+        }
+        _ => {}
     }
 }
 

@@ -47,6 +47,10 @@ pub fn dedup(cid: &str, from: &str, dt: &str) -> Vec<u8> {
     Tuple::new().str("dt").str(cid).str(from).str(dt).into_bytes()
 }
 
+pub fn cursors(cid: &str) -> Vec<u8> {
+    Tuple::new().str("cur").str(cid).into_bytes()
+}
+
 pub fn cursor(cid: &str, client: &str) -> Vec<u8> {
     Tuple::new().str("cur").str(cid).str(client).into_bytes()
 }

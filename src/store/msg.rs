@@ -4,7 +4,7 @@
 //! never decrease along seq, so a time bound becomes a seq bound by binary search.
 
 use super::keys;
-use super::kv::{RangeOptions, ReadTx};
+use super::kv::{RangeOptions, ReadTx, prefix_end};
 use super::pipeline::Write;
 use super::records::{Cursor, MsgRecord, decode, encode};
 use super::tuple::Unpack;
@@ -20,6 +20,19 @@ impl Store {
     pub fn dedup_seq(&self, cid: &str, from: &str, dt: &str) -> Result<Option<u64>, StoreError> {
         let value = self.engine().snapshot().get(&keys::dedup(cid, from, dt))?;
         Ok(value.and_then(|v| Unpack::new(&v).u64()))
+    }
+
+    /// Every saved cursor of `cid`, by client.
+    pub fn cursors(&self, cid: &str) -> Result<Vec<(String, Cursor)>, StoreError> {
+        let prefix = keys::cursors(cid);
+        let rows = self.engine().snapshot().get_range(&prefix, &prefix_end(&prefix), RangeOptions::default())?;
+        rows.into_iter()
+            .map(|(key, value)| {
+                let mut t = Unpack::new(&key);
+                let client = t.str().and(t.str()).and(t.str()).ok_or_else(|| StoreError::Corrupt("cur key".into()))?;
+                Ok((client, decode(&value)?))
+            })
+            .collect()
     }
 
     /// `client`'s cursor in `cid` (all zero if it never moved).

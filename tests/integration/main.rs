@@ -6,6 +6,8 @@ mod client;
 
 mod abuse;
 mod blacklist;
+mod client_ids;
+mod conv_info;
 
 mod conversations;
 mod edge;
@@ -17,6 +19,7 @@ mod limits;
 mod members;
 mod messages;
 mod restart;
+mod roles;
 mod sessions;
 mod shutup;
 mod signatures;
@@ -25,3 +28,4 @@ mod store_faults;
 mod tags;
 mod tls;
 mod unread;
+mod update;
