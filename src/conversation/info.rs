@@ -12,6 +12,7 @@
 //!   these, so they are message timestamps (not the time the mark moved).
 //! - `max_read {cid, queryAllMembers: true}` → `maxReadTuples: [{pid, maxAckTimestamp,
 //!   maxReadTimestamp}]`, one per member (the caller included) in member order.
+//! - A mark that never moved is left out (the SDK would read a 0 as 1970-01-01).
 //! - Only members may ask for read times (4317 CONVERSATION_MEMBERSHIP_REQUIRED).
 
 use std::collections::HashMap;
@@ -65,8 +66,8 @@ impl ConvState {
             tuples.push(MaxReadTuple {
                 pid: Some(member.to_string()),
                 // Whoever read a message has received it, acknowledged or not.
-                max_ack_timestamp: Some(self.timestamp_of(cursor.ack_seq)?.max(cursor.read_ts)),
-                max_read_timestamp: Some(cursor.read_ts),
+                max_ack_timestamp: mark(self.timestamp_of(cursor.ack_seq)?.max(cursor.read_ts)),
+                max_read_timestamp: mark(cursor.read_ts),
             });
         }
         let mut answer = ConvCommand { cid: Some(self.cid.to_string()), ..Default::default() };
@@ -77,9 +78,14 @@ impl ConvState {
             let (ack, read) = others.fold((0, 0), |(ack, read), t| {
                 (ack.max(t.max_ack_timestamp.unwrap_or(0)), read.max(t.max_read_timestamp.unwrap_or(0)))
             });
-            answer.max_ack_timestamp = Some(ack);
-            answer.max_read_timestamp = Some(read);
+            answer.max_ack_timestamp = mark(ack);
+            answer.max_read_timestamp = mark(read);
         }
         Ok(answer)
     }
+}
+
+/// A timestamp mark as sent: none for 0.
+fn mark(ts: i64) -> Option<i64> {
+    (ts > 0).then_some(ts)
 }

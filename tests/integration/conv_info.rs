@@ -66,13 +66,13 @@ async fn f_msg_read_max_read_reports_the_other_members_marks() {
     let mut bob = Client::login(&server, "bob").await;
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
     let nothing = max_read_until(&mut alice, &cid, false, |_| true).await;
-    assert_eq!((nothing.max_ack_timestamp, nothing.max_read_timestamp), (Some(0), Some(0)));
+    assert_eq!((nothing.max_ack_timestamp, nothing.max_read_timestamp), (None, None), "no marks yet");
 
     let (first, t1) = acked(&alice.request(direct(&cid, "one", None)).await);
     let (second, t2) = acked(&alice.request(direct(&cid, "two", None)).await);
     bob.send(&receive_ack(&cid, &second)).await;
     let mine = max_read_until(&mut alice, &cid, false, |a| a.max_ack_timestamp == Some(t2)).await;
-    assert_eq!(mine.max_read_timestamp, Some(0), "delivered, not read yet");
+    assert_eq!(mine.max_read_timestamp, None, "delivered, not read yet");
     bob.send(&read_up_to(&cid, &first, t1)).await;
     let mine = max_read_until(&mut alice, &cid, false, |a| a.max_read_timestamp == Some(t1)).await;
     assert_eq!((mine.cid.as_deref(), mine.max_ack_timestamp), (Some(cid.as_str()), Some(t2)));

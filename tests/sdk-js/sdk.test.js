@@ -8,6 +8,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 const { describe, test } = require('node:test');
 const { MASTER_KEY, TLS_CERT, startServer } = require('./lib/server');
 const { peer } = require('./lib/peers');
@@ -247,6 +248,111 @@ for (const version of [5, 4]) {
         assert.deepEqual(live, ['before 0', 'before 1', 'before 2', 'after']);
         const history = (await bob.call('history', cid, 100)).reverse().flat();
         assert.deepEqual(history, ['before 0', 'before 1', 'before 2', 'after']);
+      }));
+
+    test('rename: infoupdated on the other member, cached name until a noCache fetch', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const carol = track(await peer(version, server, 'carol'));
+        // dave shares alice's socket: the reply to alice must come before dave's push.
+        await alice.call('loginAlso', 'dave');
+        const cid = await alice.call('createConversation', ['bob', 'dave'], false, 'old name');
+        await bob.call('conversation', cid, true);
+        await alice.call('as', 'dave', 'conversation', cid, true);
+        assert.equal((await carol.call('conversation', cid)).name, 'old name'); // an outsider caches it
+
+        const saved = await alice.call('update', cid, { name: 'new name', 'attr.pinned': true });
+        assert.equal(saved.name, 'new name');
+        assert.deepEqual(saved.attr, { pinned: true });
+        const patch = JSON.stringify({ name: 'new name', 'attr.pinned': true });
+        await bob.call('waitFor', 'event', `infoupdated:${cid}:${patch}:alice`);
+        await alice.call('waitFor', 'event', `dave>infoupdated:${cid}:${patch}:alice`);
+        assert.equal((await bob.call('conversation', cid, true)).name, 'new name', 'the push updated the cache');
+        assert.equal((await alice.call('as', 'dave', 'conversation', cid, true)).name, 'new name');
+        assert.ok(!(await alice.call('events')).some((e) => e.startsWith(`infoupdated:${cid}`)), 'not to the updater');
+
+        assert.equal((await carol.call('conversation', cid, true)).name, 'old name', 'no push: the cache stays');
+        const fresh = await carol.call('conversation', cid);
+        assert.equal(fresh.name, 'new name');
+        assert.deepEqual(fresh.attr, { pinned: true });
+        await bob.call('update', cid, { attr: { lean: 'cloud' } });
+        await alice.call('waitFor', 'event', `dave>infoupdated:${cid}:${JSON.stringify({ attr: { lean: 'cloud' } })}:bob`);
+        assert.deepEqual((await carol.call('conversation', cid)).attr, { lean: 'cloud' }, 'a top-level key replaces');
+      }));
+
+    test('mute and unmute offline notifications; count', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await alice.call('createConversation', ['bob', 'carol'], false, 'quiet please');
+        assert.deepEqual(await bob.call('mute', cid, true), { muted: true, mutedMembers: ['bob'] });
+        assert.deepEqual((await alice.call('conversation', cid)).mutedMembers, ['bob']);
+        assert.deepEqual(await bob.call('mute', cid, false), { muted: false, mutedMembers: [] });
+        assert.deepEqual((await alice.call('conversation', cid)).mutedMembers, []);
+        assert.equal(await alice.call('count', cid), 3);
+        await alice.call('addMembers', cid, ['dave']);
+        assert.equal(await bob.call('count', cid), 4);
+      }));
+
+    test('fetchReceiptTimestamps after the other member read', () =>
+      withServer(async (server, track) => {
+        const alice = track(await peer(version, server, 'alice'));
+        const bob = track(await peer(version, server, 'bob'));
+        const cid = await alice.call('createConversation', ['bob'], true);
+        const before = await alice.call('receiptTimestamps', cid);
+        assert.equal(before.lastReadAt, null);
+        const sent = await alice.call('send', cid, 'did you read this?');
+        await bob.call('waitFor', 'received', 1);
+        await bob.call('read', cid);
+        const deadline = Date.now() + 10000;
+        let times;
+        do {
+          times = await alice.call('receiptTimestamps', cid);
+        } while (times.lastReadAt !== sent.timestamp && Date.now() < deadline);
+        assert.equal(times.lastReadAt, sent.timestamp);
+        assert.ok(times.lastDeliveredAt >= sent.timestamp, JSON.stringify(times));
+      }));
+
+    test('member roles: promote, a member refused, memberinfoupdated, getAllMemberInfo', () =>
+      withServer(async (server, track) => {
+        // 4.x asks for member infos over https:// only.
+        const tls = { tls: true, env: { NODE_EXTRA_CA_CERTS: TLS_CERT } };
+        const owner = track(await peer(version, server, 'owner', tls));
+        const member = track(await peer(version, server, 'member', tls));
+        const other = crypto.randomUUID();
+        const cid = await owner.call('createConversation', ['member', other], false, 'managed');
+        await assert.rejects(member.call('updateMemberRole', cid, 'member', 'Manager'),
+          (error) => error.code === 4320 && /CONVERSATION_OPERATION_UNAUTHORIZED/.test(error.message));
+        await assert.rejects(owner.call('updateMemberRole', cid, 'member', 'Owner'), (error) => error.code === 5130);
+        await owner.call('updateMemberRole', cid, 'member', 'Manager');
+        await member.call('waitFor', 'event', `memberinfoupdated:${cid}:member:Manager:owner`);
+        assert.deepEqual(await member.call('allMemberInfo', cid), [
+          { memberId: other, role: 'Member', isOwner: false },
+          { memberId: 'member', role: 'Manager', isOwner: false },
+          { memberId: 'owner', role: 'Owner', isOwner: true },
+        ].sort((a, b) => (a.memberId < b.memberId ? -1 : 1)));
+        await assert.rejects(owner.call('quit', cid), (error) => /CONVERSATION_NEED_OWNER/.test(error.message));
+        // Now a Manager, it may invite.
+        assert.deepEqual(await member.call('addMembers', cid, ['newcomer']), { successfulClientIds: ['newcomer'], failures: 0 });
+      }, { tls: true, env: { XINSHI_FEATURES_MEMBER_ROLES: 'true' } }));
+
+    test('logins and members with Date.now() and UUID client ids', () =>
+      withServer(async (server, track) => {
+        const millis = Date.now().toString();
+        const uuid = crypto.randomUUID();
+        const first = track(await peer(version, server, millis));
+        const second = track(await peer(version, server, uuid));
+        assert.equal(first.id, millis);
+        const cid = await first.call('createConversation', [uuid], false, 'numbers');
+        await second.call('waitFor', 'event', `invited:${cid}`);
+        const third = (Date.now() + 1).toString();
+        await first.call('addMembers', cid, [third]);
+        await second.call('waitFor', 'event', `membersjoined:${cid}:${third}`);
+        await first.call('send', cid, 'hi from a timestamp');
+        await second.call('waitFor', 'received', 1);
+        assert.equal((await second.call('received'))[0].from, millis);
+        assert.deepEqual(await second.call('members', cid), [millis, third, uuid].sort());
       }));
   });
 }

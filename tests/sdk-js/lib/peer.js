@@ -11,6 +11,8 @@ const events = [];
 let sdk;
 let realtime;
 let client;
+// Further clients on the same Realtime, so on the same socket (`loginAlso`, `as`).
+const clients = {};
 
 const ops = {
   init({ version, appId, appKey, server, rtmServers, noBinary, signKey }) {
@@ -28,24 +30,78 @@ const ops = {
 
   async login(id, clientOptions = {}) {
     client = await realtime.createIMClient(id, { ...signing, ...clientOptions });
-    client.on('conflict', ({ reason }) => events.push(`conflict:${reason}`));
-    client.on('close', ({ code }) => events.push(`close:${code}`));
-    client.on('message', (message, conversation) => {
-      received.push({ id: message.id, cid: conversation.id, from: message.from, text: message.text });
-    });
-    client.on('invited', (payload, conversation) => events.push(`invited:${conversation.id}`));
-    // Membership, mute and blacklist events as `name:cid[:members]`.
-    for (const name of ['kicked', 'membersjoined', 'membersleft', 'muted', 'unmuted', 'membersmuted',
-      'blocked', 'unblocked', 'membersblocked']) {
-      client.on(name, (payload = {}, conversation) => {
-        const members = payload.members ? `:${[...payload.members].sort().join(',')}` : '';
-        events.push(`${name}:${conversation.id}${members}`);
-      });
-    }
-    client.on('unreadmessagescountupdate', (conversations) => {
-      for (const c of conversations) unread[c.id] = c.unreadMessagesCount;
-    });
+    listen(client, '');
     return client.id;
+  },
+
+  // Another client on this peer's socket; its events are recorded as `<id>>event`.
+  async loginAlso(id) {
+    clients[id] = await realtime.createIMClient(id, signing);
+    listen(clients[id], `${id}>`);
+    return clients[id].id;
+  },
+
+  // Runs `op` as the client `id` of `loginAlso` (do not overlap with other calls).
+  async as(id, op, ...args) {
+    const first = client;
+    client = clients[id];
+    try {
+      return await ops[op](...args);
+    } finally {
+      client = first;
+    }
+  },
+
+  // Sets `attrs` (keys may be dotted paths) and saves; returns what the SDK then holds.
+  async update(cid, attrs) {
+    const conversation = await client.getConversation(cid);
+    for (const [key, value] of Object.entries(attrs)) conversation.set(key, value);
+    await conversation.save();
+    return { name: conversation.name, attr: conversation.get('attr'), updatedAt: conversation.updatedAt.getTime() };
+  },
+
+  async mute(cid, mute) {
+    const conversation = await client.getConversation(cid);
+    await (mute ? conversation.mute() : conversation.unmute());
+    return { muted: conversation.muted, mutedMembers: [...conversation.mutedMembers].sort() };
+  },
+
+  async count(cid) {
+    return (await client.getConversation(cid)).count();
+  },
+
+  async read(cid) {
+    await (await client.getConversation(cid)).read();
+    return true;
+  },
+
+  async receiptTimestamps(cid) {
+    const conversation = await client.getConversation(cid);
+    await conversation.fetchReceiptTimestamps();
+    const time = (date) => (date ? date.getTime() : null);
+    return { lastReadAt: time(conversation.lastReadAt), lastDeliveredAt: time(conversation.lastDeliveredAt) };
+  },
+
+  async updateMemberRole(cid, memberId, role) {
+    await (await client.getConversation(cid)).updateMemberRole(memberId, role);
+    return true;
+  },
+
+  async allMemberInfo(cid) {
+    const infos = await (await client.getConversation(cid)).getAllMemberInfo({ noCache: true });
+    return infos.map(({ memberId, role, isOwner }) => ({ memberId, role, isOwner }))
+      .sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
+  },
+
+  async createTemporaryConversation(members, ttl) {
+    const conversation = await client.createTemporaryConversation({ members, ttl });
+    return { id: conversation.id, expiredAt: conversation.expiredAt.getTime() };
+  },
+
+  // Makes the SDK believe a temporary conversation lives on, so the server must refuse.
+  async pretendAlive(cid) {
+    (await client.getConversation(cid)).expiredAt = Date.now() + 1000000;
+    return true;
   },
 
   async addMembers(cid, ids) {
@@ -130,9 +186,12 @@ const ops = {
     }
   },
 
-  async conversation(cid) {
-    const conversation = await client.getConversation(cid, true);
-    return conversation && { id: conversation.id, name: conversation.name, members: conversation.members };
+  async conversation(cid, cached = false) {
+    const conversation = await client.getConversation(cid, !cached);
+    return conversation && {
+      id: conversation.id, name: conversation.name, members: conversation.members, attr: conversation.get('attr'),
+      mutedMembers: conversation.mutedMembers && [...conversation.mutedMembers].sort(),
+    };
   },
 
   async myConversations() {
@@ -145,6 +204,35 @@ const ops = {
     return true;
   },
 };
+
+// Records `c`'s events (prefixed with `tag`) and received messages.
+function listen(c, tag) {
+  c.on('conflict', ({ reason }) => events.push(`${tag}conflict:${reason}`));
+  c.on('close', ({ code }) => events.push(`${tag}close:${code}`));
+  c.on('message', (message, conversation) => {
+    const got = { id: message.id, cid: conversation.id, from: message.from, text: message.text };
+    received.push(tag ? { ...got, to: c.id } : got);
+  });
+  c.on('invited', (payload, conversation) => events.push(`${tag}invited:${conversation.id}`));
+  // Membership, mute and blacklist events as `name:cid[:members]`.
+  for (const name of ['kicked', 'membersjoined', 'membersleft', 'muted', 'unmuted', 'membersmuted',
+    'blocked', 'unblocked', 'membersblocked']) {
+    c.on(name, (payload = {}, conversation) => {
+      const members = payload.members ? `:${[...payload.members].sort().join(',')}` : '';
+      events.push(`${tag}${name}:${conversation.id}${members}`);
+    });
+  }
+  // `infoupdated:cid:<attributes as JSON>:by` and `memberinfoupdated:cid:member:role:by`.
+  c.on('conversationinfoupdated', ({ attributes, updatedBy }, conversation) => {
+    events.push(`${tag}infoupdated:${conversation.id}:${JSON.stringify(attributes)}:${updatedBy}`);
+  });
+  c.on('memberinfoupdated', ({ member, memberInfo, updatedBy }, conversation) => {
+    events.push(`${tag}memberinfoupdated:${conversation.id}:${member}:${memberInfo.role}:${updatedBy}`);
+  });
+  c.on('unreadmessagescountupdate', (conversations) => {
+    for (const conv of conversations) unread[conv.id] = conv.unreadMessagesCount;
+  });
+}
 
 // What an app's server does (spec/leancloud-im.md §7): HMAC-SHA1 over the action's message
 // string, keyed by the master key. Here the "app server" lives in the peer.
