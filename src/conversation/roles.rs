@@ -154,7 +154,10 @@ impl ConvState {
             return Err(im_err!(ConversationMembershipRequired, "the target is not a member of {}", self.cid));
         };
         let name = info.role.unwrap_or_default();
-        let role = Role::parse(&name).ok_or_else(|| im_err!(UnknownConversationRole, "no role {name:?}"))?;
+        let role = Role::parse(&name).ok_or_else(|| {
+            let shown: String = name.chars().take(16).collect();
+            im_err!(UnknownConversationRole, "no role {shown:?}; roles are Owner, Manager and Member")
+        })?;
         let current = self.role(&target);
         if current == Role::Owner {
             return match (role, target == from) {
