@@ -28,10 +28,11 @@ async fn unknown_and_unsupported_commands_are_answered() {
     let unknown = GenericCommand { cmd: Some(77), op: Some(99), ..Default::default() };
     let reply = alice.request(unknown).await;
     assert_eq!(error_code(&reply), 4114);
-    let update = frame::command(CommandType::Conv, Some(OpType::Update));
-    let reply = alice.request(update).await;
+    // The legacy presence subscription (spec G21) is a known command xinshi does not serve.
+    let presence = frame::command(CommandType::Presence, Some(OpType::Status));
+    let reply = alice.request(presence).await;
     assert_eq!(error_code(&reply), 4114);
-    assert!(reply.error_message.unwrap().detail.unwrap().contains("conv/update"));
+    assert!(reply.error_message.unwrap().detail.unwrap().contains("presence/status"));
     let echo = alice.request(frame::command(CommandType::Echo, None)).await;
     assert_eq!(echo.cmd, Some(CommandType::Echo as i32));
     server.stop().await;
