@@ -139,15 +139,7 @@ impl ConvState {
         if !self.roles_on() {
             return Err(im_err!(ConversationMemberInfoFeatureDisabled, "member roles are off on this server"));
         }
-        if !self.exists {
-            return Err(im_err!(ConversationNotFound, "no conversation {}", self.cid));
-        }
-        if self.temp {
-            return Err(im_err!(NormalConversationRequired, "temporary conversations have no roles"));
-        }
-        if !self.is_member(from) {
-            return Err(im_err!(ConversationUpdateRejected, "not a member of conversation {}", self.cid));
-        }
+        self.check_updatable(from)?;
         let info = conv.info.clone().unwrap_or_default();
         let target = conv.target_client_id.clone().or(info.pid).filter(|t| !t.is_empty());
         let Some(target) = target.filter(|t| self.is_member(t)) else {

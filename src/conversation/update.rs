@@ -42,8 +42,9 @@ use crate::store::conv::set_listed;
 pub const MAX_DEPTH: usize = 32;
 
 impl ConvState {
-    /// Who may change this conversation's own settings: members of an existing normal one.
-    fn check_updatable(&self, from: &str) -> Result<(), ImError> {
+    /// Who may change this conversation's own settings (attributes, mute, roles): members of
+    /// an existing normal one.
+    pub(super) fn check_updatable(&self, from: &str) -> Result<(), ImError> {
         if !self.exists {
             return Err(im_err!(ConversationNotFound, "no conversation {}", self.cid));
         }
