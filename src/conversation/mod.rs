@@ -12,7 +12,7 @@
 //! conversation's blacklist), [`shutup`] (muting members), [`event`] (kept and pushed
 //! membership events), [`start`]
 //! (`conv/start`), [`query`] (`conv/query`), [`logs`] (history), [`doc`] (the JSON shape of
-//! a conversation).
+//! a conversation), [`temp`] (temporary conversations: start, expiry, `tempConvIds`).
 
 pub mod blacklist;
 pub mod direct;
@@ -26,6 +26,7 @@ pub mod receipt;
 pub mod shutup;
 pub mod start;
 mod state;
+pub mod temp;
 
 use std::sync::Arc;
 use std::time::Duration;
