@@ -23,5 +23,6 @@ mod signatures;
 mod socket_edge;
 mod store_faults;
 mod tags;
+mod temporary;
 mod tls;
 mod unread;
