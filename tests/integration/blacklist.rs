@@ -63,11 +63,11 @@ async fn a_conversation_blocks_a_member_who_then_cannot_come_back() {
     let cid = started_cid(&alice.request(start_conv(&["bob", "carol"], false, "{}")).await);
     assert_eq!(conv_op(&mut bob).await, OpType::Joined);
 
-    let reply = alice.request(conv_blacklist(OpType::Block, &cid, &["bob", "alice", "9bad"])).await;
+    let reply = alice.request(conv_blacklist(OpType::Block, &cid, &["bob", "alice", "bad id"])).await;
     let blocked = answer(&reply, OpType::Blocked);
     assert_eq!(blocked.allowed_pids, vec!["bob"]);
     let failed: Vec<(i32, Vec<String>)> = blocked.failed_pids.iter().map(|f| (f.code, f.pids.clone())).collect();
-    assert_eq!(failed, vec![(4324, vec!["alice".to_string()]), (4103, vec!["9bad".to_string()])]);
+    assert_eq!(failed, vec![(4324, vec!["alice".to_string()]), (4103, vec!["bad id".to_string()])]);
     assert_eq!(conv_op(&mut bob).await, OpType::Blocked);
     assert_eq!(conv_op(&mut bob).await, OpType::Left);
     let members_blocked = alice.next_push_of(CommandType::Conv).await;

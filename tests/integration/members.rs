@@ -83,10 +83,10 @@ async fn partial_failures_are_listed_per_reason() {
     let server = TestServer::start_with(|c| c.limits.max_members = 4);
     let mut alice = Client::login(&server, "alice").await;
     let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
-    let reply = alice.request(conv_members(OpType::Add, &cid, &["bob", "carol", "9bad", "dave", "erin"])).await;
+    let reply = alice.request(conv_members(OpType::Add, &cid, &["bob", "carol", "bad id", "dave", "erin"])).await;
     let (allowed, failed) = verdicts(&reply, OpType::Added);
     assert_eq!(allowed, vec!["bob", "carol", "dave"]);
-    assert_eq!(failed, vec![(4103, vec!["9bad".to_string()]), (4304, vec!["erin".to_string()])]);
+    assert_eq!(failed, vec![(4103, vec!["bad id".to_string()]), (4304, vec!["erin".to_string()])]);
     let reason = &reply.conv_message.as_ref().unwrap().failed_pids[1].reason;
     assert_eq!(reason, "CONVERSATION_FULL");
 

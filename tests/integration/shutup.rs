@@ -22,7 +22,7 @@ async fn a_muted_member_cannot_send_but_still_receives() {
     let cid = started_cid(&alice.request(start_conv(&["bob", "carol"], false, "{}")).await);
     assert_eq!(conv_event(&mut bob).await.0, OpType::Joined);
 
-    let reply = alice.request(conv_members(OpType::AddShutup, &cid, &["bob", "9bad"])).await;
+    let reply = alice.request(conv_members(OpType::AddShutup, &cid, &["bob", "bad id"])).await;
     assert_eq!(reply.op, Some(OpType::ShutupAdded as i32), "{reply:?}");
     let conv = reply.conv_message.unwrap();
     assert_eq!(conv.allowed_pids, vec!["bob"]);
