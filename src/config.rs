@@ -147,6 +147,12 @@ pub struct LimitsConfig {
     /// A socket whose outbound queue holds bytes and has not written a frame for this many
     /// seconds is closed with 1008 (0: never).
     pub outbound_stall_secs: u64,
+    /// Lifetime of a temporary conversation (`conv/start` with `tempConv`) whose creator
+    /// names no `tempConvTTL` (or one of 0 or less), in seconds.
+    pub temp_conversation_ttl_secs: u64,
+    /// Longest lifetime a temporary conversation may ask for, in seconds; a longer
+    /// `tempConvTTL` is cut to it.
+    pub max_temp_conversation_ttl_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -204,6 +210,8 @@ impl Default for LimitsConfig {
             max_reply_bytes: 8 * 1024 * 1024,
             outbound_total_bytes: 256 * 1024 * 1024,
             outbound_stall_secs: 30,
+            temp_conversation_ttl_secs: 86_400,
+            max_temp_conversation_ttl_secs: 30 * 86_400,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Every rejected command is answered with one of these (spec/leancloud-im.md §11,
 //! spec/wire-protocol.md §5.20). The `reason` sent on the wire is the symbolic name
 //! (`INVALID_MESSAGING_TARGET`, …): the JS SDK uses it as the error's message and name.
-//! Free text goes in `detail`.
+//! Free text goes in `detail`. One exception, [`Code::wire_reason`]: 4323 goes with an empty
+//! reason, as LeanCloud sent it.
 
 use std::fmt;
 
@@ -64,6 +65,20 @@ codes! {
     BlockedByConv = 4548, "BLOCKED_BY_CONV";
     SilencedMemberListFull = 4561, "SILIENCED_MEMBER_LIST_FULL";
     Silenced = 4563, "SILIENCED";
+}
+
+impl Code {
+    /// The `reason` of an `error` command: the symbolic name, except for 4323
+    /// TEMPORARY_CONVERSATION_EXPIRED, which LeanCloud sent with none. The JS SDK then names
+    /// the error itself ("Temporary conversation expired or does not exist.", name
+    /// `TEMPORARY_CONVERSATION_EXPIRED`), and its own tests check that message
+    /// (notes/sdk-expectations.md). Such errors are built without a detail too.
+    pub fn wire_reason(self) -> &'static str {
+        match self {
+            Code::TemporaryConversationExpired => "",
+            code => code.reason(),
+        }
+    }
 }
 
 /// An error answered to a client request: a code plus optional free-text detail.
@@ -131,5 +146,7 @@ mod tests {
         assert_eq!(Code::InvalidMessagingTarget.reason(), "INVALID_MESSAGING_TARGET");
         let err = im_err!(InvalidLogin, "client id {:?} is too long", "x");
         assert_eq!(err.to_string(), "4103 INVALID_LOGIN: client id \"x\" is too long");
+        assert_eq!(Code::InvalidLogin.wire_reason(), "INVALID_LOGIN");
+        assert_eq!(Code::TemporaryConversationExpired.wire_reason(), "");
     }
 }

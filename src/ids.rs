@@ -1,5 +1,5 @@
-//! Identifiers: client ids (validation, anonymous ids), conversation ids, message ids,
-//! unique-conversation ids and session tokens.
+//! Identifiers: client ids (validation, anonymous ids), conversation ids (normal and
+//! temporary), message ids, unique-conversation ids and session tokens.
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,6 +52,20 @@ pub fn new_conversation_id(now_ms: i64) -> String {
     let counter = CONV_COUNTER.fetch_add(1, Ordering::Relaxed);
     bytes[9..].copy_from_slice(&counter.to_be_bytes()[1..]);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new temporary conversation id: [`TEMP_PREFIX`] and 22 characters of URL-safe base64
+/// over 16 random bytes (128 bits: nobody guesses one, so looking one up by id needs no
+/// membership, docs/decisions.md).
+pub fn new_temp_conversation_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill(&mut bytes[..]);
+    format!("{TEMP_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Whether `id` names a temporary conversation (by its prefix).
+pub fn is_temp_conversation_id(id: &str) -> bool {
+    id.starts_with(TEMP_PREFIX)
 }
 
 /// Whether `id` has the shape of a conversation id this server hands out.
@@ -120,6 +134,11 @@ mod tests {
         assert!(is_conversation_id(&a) && is_conversation_id(&b));
         assert_ne!(a, b);
         assert!(a.starts_with(&format!("{:08x}", 1_795_641_565u32)));
+        let t = new_temp_conversation_id();
+        assert!(is_temp_conversation_id(&t) && !is_temp_conversation_id(&a));
+        assert_eq!(t.len(), TEMP_PREFIX.len() + 22);
+        assert!(t[TEMP_PREFIX.len()..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        assert_ne!(new_temp_conversation_id(), t);
     }
 
     #[test]

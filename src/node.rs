@@ -1,4 +1,5 @@
-//! The node: the services every actor and handler shares (one per server process).
+//! The node: the services every actor and handler shares (one per server process), and
+//! its background sweeps (expired kept notifications, expired temporary conversations).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +17,21 @@ use crate::signature::Nonces;
 use crate::store::kv::FjallOptions;
 use crate::store::notif::SweepCursor;
 use crate::store::{Store, StoreError};
+
+/// How long after its expiry a temporary conversation is deleted. Until then, what its
+/// actor handed the commit pipeline just before the expiry (a message accepted in the last
+/// moment, a delivered mark saved up to `MARK_FLUSH_DELAY` = 0.5 s later) has landed, and
+/// cannot write rows again after the sweep deleted them. From the expiry on, the actor
+/// refuses everything, so nothing new is written.
+pub const TEMP_SWEEP_GRACE_MS: i64 = 10_000;
+/// Most temporary conversations one sweep pass deletes.
+const TEMP_SWEEP_BATCH: usize = 100;
+/// Rows (messages, client tokens, cursors) cleared per write while deleting one.
+const TEMP_SWEEP_CHUNK: usize = 256;
+/// Longest pause between two sweep passes: short, because a pass that finds nothing is one
+/// range read of one key, and because time may jump (a test's manual clock, a corrected
+/// system clock) past an expiry the last pass waited for.
+const TEMP_SWEEP_PAUSE: Duration = Duration::from_secs(1);
 
 /// Shared services of one server.
 pub struct Node {
@@ -85,6 +101,7 @@ impl Node {
             config,
         });
         node.sweep_notifications();
+        node.sweep_temp_conversations();
         Ok(node)
     }
 
@@ -114,6 +131,43 @@ impl Node {
                     Err(err) => {
                         tracing::warn!(error = %err, "sweeping expired notifications failed");
                         pause
+                    }
+                };
+                tokio::time::sleep(wait).await;
+            }
+        });
+    }
+
+    /// Deletes expired temporary conversations in the background ([`crate::store::temp`]):
+    /// those whose expiry passed more than [`TEMP_SWEEP_GRACE_MS`] ago, up to
+    /// [`TEMP_SWEEP_BATCH`] per pass. After a pass that found some it looks again at once;
+    /// otherwise it waits until the next one is due, but at most [`TEMP_SWEEP_PAUSE`] (time
+    /// is the node's clock, which tests move by hand). Ends with the node.
+    fn sweep_temp_conversations(self: &Arc<Self>) {
+        let node = Arc::downgrade(self);
+        self.core.spawn(async move {
+            loop {
+                let Some(node) = node.upgrade() else { return };
+                let swept = tokio::task::spawn_blocking(move || {
+                    let before = node.now_ms().saturating_sub(TEMP_SWEEP_GRACE_MS);
+                    let store = &node.store;
+                    let expired = store.expired_temp_conversations(before, TEMP_SWEEP_BATCH)?;
+                    for (expires_ms, cid) in &expired {
+                        store.delete_temp_conversation(*expires_ms, cid, TEMP_SWEEP_CHUNK)?;
+                    }
+                    let next = if expired.is_empty() { store.next_temp_expiry()? } else { None };
+                    Ok::<_, StoreError>((expired.len(), next.map(|at| at + TEMP_SWEEP_GRACE_MS - node.now_ms())))
+                })
+                .await;
+                let wait = match swept {
+                    Err(_) => return, // the runtime is shutting down
+                    Ok(Ok((found, _))) if found > 0 => Duration::from_millis(100),
+                    Ok(Ok((_, Some(due_in_ms)))) => Duration::from_millis(due_in_ms.max(0) as u64)
+                        .clamp(Duration::from_millis(100), TEMP_SWEEP_PAUSE),
+                    Ok(Ok((_, None))) => TEMP_SWEEP_PAUSE,
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, "sweeping expired temporary conversations failed");
+                        TEMP_SWEEP_PAUSE
                     }
                 };
                 tokio::time::sleep(wait).await;

@@ -11,6 +11,7 @@
 //! - Events: blocked clients get `blocked` (and `left` if they were members); the members get
 //!   `members_blocked` (and `members_left`). Unblocking: `unblocked` and `members_unblocked`.
 //! - A blocked client cannot join or be added (4548, see [`super::members`]).
+//! - Not for a temporary conversation: 4314, or 4323 once it expired ([`super::temp`]).
 
 use std::sync::Arc;
 
@@ -42,6 +43,9 @@ pub struct BlacklistReq {
 impl ConvState {
     pub fn blacklist(&mut self, req: BlacklistReq) {
         let BlacklistReq { from, reply, op, msg } = req;
+        if let Err(err) = self.normal_required() {
+            return reply.error(&err);
+        }
         if !self.exists {
             return reply.error(&im_err!(ConversationNotFound, "no conversation {}", self.cid));
         }

@@ -1,5 +1,7 @@
 //! `direct`: a message from a member, through the conversation actor.
 //!
+//! 0. A temporary conversation past its expiry (or a `_tmp:` id that does not exist) is
+//!    4323 with no reason ([`super::temp`]).
 //! 1. Check the sender is a member (4401) and not muted (4563), and whether the client token
 //!    `dt` was seen before (a resend: acknowledge again, store nothing).
 //! 2. Assign the next sequence number and a timestamp that never goes backwards.
@@ -52,6 +54,9 @@ enum Seen {
 
 impl ConvState {
     pub fn direct(&mut self, myself: &ActorRef<ConvMsg>, req: Box<DirectReq>) {
+        if self.temp_expired() {
+            return req.reply.error(&super::temp::expired());
+        }
         if !self.exists || !self.is_member(&req.from) {
             req.reply.error(&im_err!(InvalidMessagingTarget, "not a member of conversation {}", self.cid));
             return;

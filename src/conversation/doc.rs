@@ -4,6 +4,11 @@
 //! Creation attributes (`name` and custom keys, as the SDK put them in `conv/start`'s
 //! `attr`) are top-level keys, so an SDK reads back exactly what it created. The server's
 //! own columns always win over attributes of the same name.
+//!
+//! `conv_type` is 1 for normal conversations, 2 for chat rooms, 4 for temporary ones. A
+//! temporary conversation has `temp: true` and no `unique`/`uniqueId` (its member-set index
+//! is internal); its `ttl` depends on the time and is added by the look-up
+//! ([`super::temp`]).
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -49,16 +54,30 @@ pub fn document(cid: &str, record: &ConvRecord, last: Option<&MsgRecord>) -> Map
     doc.insert("m".into(), record.members.clone().into());
     doc.insert("mu".into(), record.muted.clone().into());
     doc.insert("tr".into(), record.transient.into());
-    doc.insert("unique".into(), record.unique.into());
-    if let Some(unique_id) = &record.unique_id {
-        doc.insert("uniqueId".into(), unique_id.clone().into());
+    if record.temp {
+        doc.insert("temp".into(), true.into());
+    } else {
+        doc.insert("unique".into(), record.unique.into());
+        if let Some(unique_id) = &record.unique_id {
+            doc.insert("uniqueId".into(), unique_id.clone().into());
+        }
     }
+    doc.insert("conv_type".into(), conv_type(record).into());
     doc.insert("createdAt".into(), iso8601(record.created_ms).into());
     doc.insert("updatedAt".into(), iso8601(record.updated_ms).into());
     if let Some(last) = last {
         doc.insert("lm".into(), json!({"__type": "Date", "iso": iso8601(last.ts)}));
     }
     doc
+}
+
+/// 1 normal, 2 chat room (transient), 4 temporary (3, system, is not built).
+pub fn conv_type(record: &ConvRecord) -> i32 {
+    match (record.temp, record.transient) {
+        (true, _) => 4,
+        (false, true) => 2,
+        (false, false) => 1,
+    }
 }
 
 /// Adds the last-message fields (`conv/query` flag 2, "withLastMessagesRefreshed").
@@ -100,6 +119,12 @@ mod tests {
         assert_eq!(doc["m"], json!(["alice", "bob"]));
         assert_eq!(doc["updatedAt"], "1970-01-01T00:00:01.000Z");
         assert!(!doc.contains_key("lm"));
+        assert_eq!((doc["conv_type"].as_i64(), doc["unique"].as_bool()), (Some(1), Some(false)));
+        assert!(!doc.contains_key("temp"));
+        let temp = ConvRecord { temp: true, expires_ms: 5, unique_id: Some("u".into()), ..record.clone() };
+        let temp_doc = document("_tmp:x", &temp, None);
+        assert_eq!((temp_doc["conv_type"].as_i64(), temp_doc["temp"].as_bool()), (Some(4), Some(true)));
+        assert!(!temp_doc.contains_key("unique") && !temp_doc.contains_key("uniqueId"));
         let last =
             MsgRecord { mid: "m1".into(), from: "bob".into(), ts: 5, bin: Some(vec![1, 2]), ..Default::default() };
         let mut doc = document("c", &record, Some(&last));

@@ -8,7 +8,8 @@
 //! - `l` (or `limit`): default 20, at most 100; 0 returns nothing. `lctype` keeps only
 //!   typed messages of that `_lctype`.
 //! - Results always come oldest first; the SDK pages backwards from the first one.
-//! - Only members may read (4312); an unknown conversation is 4303.
+//! - Only members may read (4312); an unknown conversation is 4303. A temporary conversation
+//!   past its expiry, or a `_tmp:` id that does not exist, is 4323 (no reason, as for a send).
 //! - In a one-to-one conversation each item carries `ackAt`/`readAt` when the recipient's
 //!   delivered/read marks have reached it.
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 
+use super::temp::{expired, is_live};
 use crate::error::ImError;
 use crate::im_err;
 use crate::node::Node;
@@ -55,7 +57,11 @@ fn history(node: &Node, client: &str, q: &LogsCommand) -> Result<Vec<LogItem>, I
         .filter(|c| !c.is_empty())
         .ok_or_else(|| im_err!(ConversationNotFound, "logs without a conversation id"))?;
     let store = &node.store;
-    let conv = store.conversation(cid)?.ok_or_else(|| im_err!(ConversationNotFound))?;
+    let conv = store.conversation(cid)?;
+    if crate::ids::is_temp_conversation_id(cid) && !conv.as_ref().is_some_and(|c| is_live(c, node.now_ms())) {
+        return Err(expired());
+    }
+    let conv = conv.ok_or_else(|| im_err!(ConversationNotFound))?;
     if !conv.members.iter().any(|m| m == client) {
         return Err(im_err!(ConversationLogRejected, "not a member of conversation {cid}"));
     }

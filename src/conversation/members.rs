@@ -18,6 +18,8 @@
 //!    members get `joined` (except someone joining), removed ones `left` (a quitter too, with
 //!    `initBy` itself), and the members after the change `members_joined` / `members_left`
 //!    (spec/leancloud-im.md §14 G10, G11).
+//!
+//! A temporary conversation's members are fixed: 4314, or 4323 once it expired ([`super::temp`]).
 
 use std::sync::Arc;
 
@@ -79,6 +81,9 @@ impl Verdicts {
 impl ConvState {
     pub fn change_members(&mut self, req: MembersReq) {
         let MembersReq { from, reply, add, conv } = req;
+        if let Err(err) = self.normal_required() {
+            return reply.error(&err);
+        }
         match self.judge(&from, add, &conv) {
             Ok(verdicts) => self.apply(&from, add, &reply, verdicts),
             Err(err) => reply.error(&err),

@@ -12,8 +12,9 @@
 //! conversation's blacklist), [`shutup`] (muting members), [`update`] (`conv/update`,
 //! `conv/mute`, `conv/unmute`), [`info`] (`conv/count`, `conv/max_read`), [`roles`] (member
 //! roles, `conv/member_info_update`), [`event`] (kept and pushed conversation events),
-//! [`start`] (`conv/start`), [`query`] (`conv/query`), [`is_member`], [`logs`] (history),
-//! [`doc`] (the JSON shape of a conversation).
+//! [`start`] (`conv/start`), [`temp`] (temporary conversations: start, expiry,
+//! `tempConvIds`), [`query`] (`conv/query`), [`is_member`], [`logs`] (history), [`doc`] (the
+//! JSON shape of a conversation).
 
 pub mod blacklist;
 pub mod direct;
@@ -30,6 +31,7 @@ pub mod roles;
 pub mod shutup;
 pub mod start;
 mod state;
+pub mod temp;
 pub mod update;
 
 use std::sync::Arc;

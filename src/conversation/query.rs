@@ -11,7 +11,9 @@
 //! - `flag` bit 1 (compact) leaves `m` out; bit 2 adds the last message fields, only for
 //!   conversations the requester is a member of (`logs` refuses non-members too, 4312):
 //!   anyone may find a conversation, only members read what was said in it.
-//! - Temporary conversations (`tempConvIds`) are not built yet: they come back empty.
+//! - Temporary conversations are never candidates of a `where` (not even by `objectId`, nor
+//!   among "my conversations"): they are looked up only by id, with `tempConvIds`
+//!   ([`super::temp::lookup`]).
 //!
 //! What one query may cost (`[query]` in the configuration, issue 9): the `where` is
 //! parsed, and its regexes compiled, on the blocking pool, never on the HTTP worker that
@@ -47,8 +49,8 @@ use crate::store::{Store, StoreError, keys};
 
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 1000;
-const FLAG_COMPACT: i32 = 1;
-const FLAG_LAST_MESSAGE: i32 = 2;
+pub(super) const FLAG_COMPACT: i32 = 1;
+pub(super) const FLAG_LAST_MESSAGE: i32 = 2;
 
 /// A parsed `conv/query`.
 struct Request {
@@ -63,7 +65,7 @@ struct Request {
 
 pub async fn query(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     if !conv.temp_conv_ids.is_empty() {
-        return reply.send(results("[]".into()));
+        return super::temp::lookup(node, client, reply, conv).await;
     }
     // Wait for a turn (on this session only: the HTTP worker serves its other sockets
     // meanwhile). The permit moves into the blocking task, so it is held for as long as
@@ -87,7 +89,7 @@ pub async fn query(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: Conv
     reply.result(found.map(results));
 }
 
-fn results(json: String) -> GenericCommand {
+pub(super) fn results(json: String) -> GenericCommand {
     GenericCommand {
         conv_message: Some(ConvCommand { results: Some(JsonObjectMessage { data: json }), ..Default::default() }),
         ..frame::command(CommandType::Conv, Some(OpType::Results))
@@ -187,7 +189,8 @@ fn over_scan(max: usize) -> ImError {
 /// Calls `each` on the conversations worth evaluating `cond` on: the client's own for an
 /// empty condition, those named by an `objectId` condition, those of the member an `m`
 /// condition names, or else all of them, read in batches. More than `max` candidates is
-/// over budget (checked before any is read where the ids are known up front).
+/// over budget (checked before any is read where the ids are known up front). Temporary
+/// conversations are left out.
 fn each_candidate(
     store: &Store,
     cond: &Map<String, Value>,
@@ -195,6 +198,7 @@ fn each_candidate(
     max: usize,
     mut each: impl FnMut(&str, ConvRecord) -> Result<(), ImError>,
 ) -> Result<(), ImError> {
+    let mut each = |cid: &str, record: ConvRecord| if record.temp { Ok(()) } else { each(cid, record) };
     let ids = if cond.is_empty() {
         store.conversations_of(client)?
     } else if let Some(ids) = ids_in(cond.get("objectId")) {
@@ -205,7 +209,8 @@ fn each_candidate(
         return each_conversation(store, max, each);
     };
     let mut seen = HashSet::with_capacity(ids.len());
-    let ids: Vec<String> = ids.into_iter().filter(|cid| seen.insert(cid.clone())).collect();
+    let ids: Vec<String> =
+        ids.into_iter().filter(|cid| !crate::ids::is_temp_conversation_id(cid) && seen.insert(cid.clone())).collect();
     if ids.len() > max {
         return Err(over_scan(max));
     }

@@ -7,7 +7,8 @@
 //!   neither is given). The member's other devices get an `unread` push with the remaining
 //!   count; in a one-to-one conversation the other member gets `rcp {cid, t, read: true}`.
 //!
-//! Marks only move forward, and only members move them. Like acks, the pushes a mark
+//! Marks only move forward, and only members move them; never in a temporary conversation
+//! past its expiry (its rows are about to be deleted). Like acks, the pushes a mark
 //! causes go out once the mark is durable, so history read after a receipt shows it.
 //! A delivered mark that causes no push (every receive-ack in a group, most in a
 //! one-to-one chat) is not saved on its own: it rides along with the conversation's next
@@ -60,7 +61,7 @@ impl ConvState {
     }
 
     fn try_ack(&mut self, from: &Arc<str>, mid: Option<&str>, tots: Option<i64>) -> Result<(), StoreError> {
-        if !self.exists || !self.is_member(from) {
+        if !self.exists || !self.is_member(from) || self.temp_expired() {
             return Ok(());
         }
         let upto = match (mid, tots) {
@@ -135,7 +136,7 @@ impl ConvState {
         mid: Option<&str>,
         ts: Option<i64>,
     ) -> Result<(), StoreError> {
-        if !self.exists || !self.is_member(from) {
+        if !self.exists || !self.is_member(from) || self.temp_expired() {
             return Ok(());
         }
         let upto = match (mid.and_then(|mid| self.seq_of_mid(mid).transpose()), ts) {

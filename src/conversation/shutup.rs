@@ -13,6 +13,7 @@
 //!   `members_shutuped` / `members_unshutuped` with `m`.
 //! - `query_shutup {limit (10), next}` → `shutup_result {m, next}` in id order;
 //!   `check_shutup {m}` → `check_result {m: those of them muted}`.
+//! - Not in a temporary conversation: 4314, or 4323 once it expired ([`super::temp`]).
 
 use super::ConvReq;
 use super::event::{Event, notify};
@@ -32,6 +33,9 @@ pub const MAX_SILENCED: usize = 500;
 impl ConvState {
     pub fn shutup(&mut self, req: ConvReq) {
         let ConvReq { from, reply, op, conv } = req;
+        if let Err(err) = self.normal_required() {
+            return reply.error(&err);
+        }
         let result = if !self.exists {
             Err(im_err!(ConversationNotFound, "no conversation {}", self.cid))
         } else if !self.is_member(&from) {

@@ -7,7 +7,9 @@
 //! for unique conversations `uniqueId` (plus `existing: true` when it was found, not made).
 //! The other initial members get `conv/joined {cid, initBy}` on every online session, and
 //! it is kept for them to fetch over REST after a reconnect.
-//! Chat rooms and temporary conversations are not built yet (4200 with a detail).
+//! `tempConv: true` starts a temporary conversation instead ([`super::temp`], which shares
+//! the member, attribute and signature checks here). Chat rooms are not built yet (4200
+//! with a detail).
 
 use std::sync::Arc;
 
@@ -25,6 +27,9 @@ use crate::signature::{self, Action, Signed};
 use crate::store::conv::{NewConv, Started};
 
 pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+    if conv.temp_conv == Some(true) && conv.transient != Some(true) {
+        return super::temp::start(node, client, reply, conv).await;
+    }
     let new = match check(node, client, &conv) {
         Ok(new) => new,
         Err(err) => return reply.error(&err),
@@ -44,9 +49,18 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
     if conv.transient == Some(true) {
         return Err(im_err!(InternalError, "chat rooms are not supported yet"));
     }
-    if conv.temp_conv == Some(true) {
-        return Err(im_err!(InternalError, "temporary conversations are not supported yet"));
-    }
+    Ok(NewConv {
+        creator: client.to_owned(),
+        members: members(node, client, conv, node.config.limits.max_members)?,
+        attrs: attributes(conv)?,
+        unique: conv.unique == Some(true),
+        now_ms: node.now_ms(),
+    })
+}
+
+/// The members of a new conversation, once the signature holds: `m` plus the creator,
+/// sorted and de-duplicated, each a valid client id (4103), at most `max` (4304).
+pub(super) fn members(node: &Node, client: &str, conv: &ConvCommand, max: usize) -> Result<Vec<String>, ImError> {
     let mut members: Vec<String> = conv.m.iter().filter(|m| !m.is_empty()).cloned().collect();
     verify_signature(node, client, &members, conv)?;
     members.push(client.to_owned());
@@ -57,10 +71,15 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
             return Err(im_err!(InvalidLogin, "member {member:?} is not a valid client id"));
         }
     }
-    let max = node.config.limits.max_members;
     if members.len() > max {
         return Err(im_err!(ConversationFull, "{} members; the limit is {max}", members.len()));
     }
+    Ok(members)
+}
+
+/// The creation attributes (`attr`: `name` and custom keys) as JSON object text, without
+/// the keys the server owns.
+pub(super) fn attributes(conv: &ConvCommand) -> Result<String, ImError> {
     let attrs = match conv.attr.as_ref().map(|a| a.data.trim()).filter(|d| !d.is_empty()) {
         None => serde_json::Map::new(),
         Some(data) => match serde_json::from_str(data) {
@@ -71,13 +90,7 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
             _ => return Err(im_err!(ConversationApiFailed, "attr must be a JSON object")),
         },
     };
-    Ok(NewConv {
-        creator: client.to_owned(),
-        members,
-        attrs: serde_json::Value::Object(attrs).to_string(),
-        unique: conv.unique == Some(true),
-        now_ms: node.now_ms(),
-    })
+    Ok(serde_json::Value::Object(attrs).to_string())
 }
 
 /// The `conv/start` signature signs the members "as sent" (the JS SDK sends and signs the
@@ -91,7 +104,7 @@ fn verify_signature(node: &Node, client: &str, sent: &[String], conv: &ConvComma
     signature::verify(node, &Action::start(client, sent), signed, &alternatives)
 }
 
-fn started_reply(started: &Started) -> GenericCommand {
+pub(super) fn started_reply(started: &Started) -> GenericCommand {
     GenericCommand {
         conv_message: Some(ConvCommand {
             cid: Some(started.cid.clone()),
@@ -105,7 +118,7 @@ fn started_reply(started: &Started) -> GenericCommand {
 }
 
 /// `conv/joined {cid, initBy}` for the initial members other than the creator.
-fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
+pub(super) fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
     let others: Vec<String> = started.record.members.iter().filter(|m| *m != creator).cloned().collect();
     let event = Event::new(OpType::Joined, &started.cid, creator);
     notify(node, event, others);

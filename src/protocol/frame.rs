@@ -79,12 +79,13 @@ pub fn push(cmd: CommandType, op: Option<OpType>, server_ts: Option<i64>) -> Gen
     GenericCommand { service: Some(SERVICE_IM), server_ts, ..command(cmd, op) }
 }
 
-/// An `error` command answering the request `i` (or connection-level without `i`).
+/// An `error` command answering the request `i` (or connection-level without `i`). The
+/// reason is [`Code::wire_reason`](crate::error::Code::wire_reason).
 pub fn error(i: Option<i32>, err: &ImError) -> GenericCommand {
     GenericCommand {
         error_message: Some(ErrorCommand {
             code: err.code.number(),
-            reason: err.code.reason().to_string(),
+            reason: err.code.wire_reason().to_string(),
             detail: err.detail.clone(),
             ..Default::default()
         }),
@@ -126,5 +127,10 @@ mod tests {
         assert_eq!((decoded.cmd, decoded.i), (Some(CommandType::Error as i32), Some(3)));
         assert_eq!((err.code, err.reason.as_str()), (4401, "INVALID_MESSAGING_TARGET"));
         assert_eq!(err.detail.as_deref(), Some("not a member"));
+        let expired = decode_binary(&encode(&error(Some(4), &ImError::new(Code::TemporaryConversationExpired))))
+            .unwrap()
+            .error_message
+            .unwrap();
+        assert_eq!((expired.code, expired.reason.as_str(), expired.detail), (4323, "", None));
     }
 }

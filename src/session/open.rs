@@ -5,7 +5,8 @@
 //! messages after the client's read mark (at most [`MAX_UNREAD`]), the last message, and
 //! whether an unread message mentions the client — for the 50 conversations with the
 //! newest messages. With `lastUnreadNotifTime`, only conversations that changed since then
-//! are listed (with their count, possibly 0).
+//! are listed (with their count, possibly 0). Temporary conversations come with
+//! `convType: 4` while they live, and are left out once expired.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use super::rate::Class;
 use super::token::Login;
 use super::{Origin, SessionMsg, SessionState};
 use crate::conversation::receipt::MAX_UNREAD;
+use crate::conversation::temp;
 use crate::error::ImError;
 use crate::ids;
 use crate::im_err;
@@ -149,7 +151,16 @@ pub async fn unread(state: &SessionState, opening: Opening) {
 pub fn unread_tuples(node: &Node, client: &str, since: Option<i64>) -> Result<Vec<UnreadTuple>, ImError> {
     let store = &node.store;
     let mut tuples = Vec::new();
+    let now = node.now_ms();
     for cid in store.conversations_of(client)? {
+        let conv_type = if ids::is_temp_conversation_id(&cid) {
+            match store.conversation(&cid)? {
+                Some(record) if temp::is_live(&record, now) => 4,
+                _ => continue,
+            }
+        } else {
+            1
+        };
         let Some((last_seq, last)) = store.messages(&cid).last()? else {
             continue;
         };
@@ -173,7 +184,7 @@ pub fn unread_tuples(node: &Node, client: &str, since: Option<i64>) -> Result<Ve
             binary_msg: last.bin.map(Into::into),
             patch_timestamp: last.patch_ts,
             mentioned: Some(cursor.mention_seq > cursor.read_seq),
-            conv_type: Some(1),
+            conv_type: Some(conv_type),
         });
     }
     tuples.sort_by_key(|t| std::cmp::Reverse(t.timestamp));

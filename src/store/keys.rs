@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `("conv", cid)` | [`ConvRecord`](super::records::ConvRecord) |
 //! | `("uniq", uniqueId)` | cid of the unique conversation with that member set |
+//! | `("tmpu", uniqueId)` | cid of the newest temporary conversation with that member set ([`temp`](super::temp)) |
+//! | `("tmpx", expiresMs, cid)` | empty: temporary conversation cid expires then (the sweep's index) |
 //! | `("cm", clientId, cid)` | empty: the client is a member of cid |
 //! | `("msg", cid, seq)` | [`MsgRecord`](super::records::MsgRecord), seq from 1, no gaps |
 //! | `("dt", cid, from, dt)` | seq of the message `from` sent with client token `dt` |
@@ -27,6 +29,24 @@ pub fn unique(unique_id: &str) -> Vec<u8> {
     Tuple::new().str("uniq").str(unique_id).into_bytes()
 }
 
+pub fn temp_unique(unique_id: &str) -> Vec<u8> {
+    Tuple::new().str("tmpu").str(unique_id).into_bytes()
+}
+
+pub fn temp_expiry(expires_ms: i64, cid: &str) -> Vec<u8> {
+    Tuple::new().str("tmpx").u64(expires_ms.max(0) as u64).str(cid).into_bytes()
+}
+
+/// The start of the expiry index; [`temp_expiry`] keys of expiries before `ms` sort below
+/// `temp_expiries_before(ms)`.
+pub fn temp_expiries() -> Vec<u8> {
+    Tuple::new().str("tmpx").into_bytes()
+}
+
+pub fn temp_expiries_before(ms: i64) -> Vec<u8> {
+    Tuple::new().str("tmpx").u64(ms.max(0) as u64).into_bytes()
+}
+
 pub fn client_conv(client: &str, cid: &str) -> Vec<u8> {
     Tuple::new().str("cm").str(client).str(cid).into_bytes()
 }
@@ -47,10 +67,16 @@ pub fn dedup(cid: &str, from: &str, dt: &str) -> Vec<u8> {
     Tuple::new().str("dt").str(cid).str(from).str(dt).into_bytes()
 }
 
-pub fn cursors(cid: &str) -> Vec<u8> {
-    Tuple::new().str("cur").str(cid).into_bytes()
+/// Prefix of `cid`'s de-duplication entries.
+pub fn dedups(cid: &str) -> Vec<u8> {
+    Tuple::new().str("dt").str(cid).into_bytes()
 }
 
 pub fn cursor(cid: &str, client: &str) -> Vec<u8> {
     Tuple::new().str("cur").str(cid).str(client).into_bytes()
+}
+
+/// Prefix of `cid`'s cursors.
+pub fn cursors(cid: &str) -> Vec<u8> {
+    Tuple::new().str("cur").str(cid).into_bytes()
 }

@@ -4,7 +4,8 @@
 //! - [`kv`]: the engine trait with FoundationDB's semantics, and the embedded fjall engine.
 //! - [`tuple`] and [`keys`]: tuple-encoded, range-friendly keys; [`records`]: MessagePack values.
 //! - [`pipeline`]: the node-wide group commit that message appends go through.
-//! - [`conv`], [`msg`], [`notif`], [`blacklist`] and [`kick`]: the domain operations.
+//! - [`conv`], [`temp`] (temporary conversations), [`msg`], [`notif`], [`blacklist`] and
+//!   [`kick`]: the domain operations.
 //!
 //! Everything here blocks on disk: call it from `spawn_blocking`, the pipeline thread, or
 //! an actor running on the core runtime.
@@ -18,6 +19,7 @@ pub mod msg;
 pub mod notif;
 pub mod pipeline;
 pub mod records;
+pub mod temp;
 pub mod tuple;
 
 use std::path::Path;

@@ -26,6 +26,7 @@ mod signatures;
 mod socket_edge;
 mod store_faults;
 mod tags;
+mod temporary;
 mod tls;
 mod unread;
 mod update;
