@@ -92,8 +92,12 @@ pub enum ConvMsg {
 }
 
 impl ConvState {
-    /// Runs a [`ConvReq`] by its op.
+    /// Runs a [`ConvReq`] by its op. Nothing runs on an expired temporary conversation
+    /// (4323, [`temp`]).
     fn command(&mut self, req: ConvReq) {
+        if self.temp && self.temp_expired() {
+            return req.reply.error(&temp::expired());
+        }
         match req.op {
             OpType::AddShutup | OpType::RemoveShutup | OpType::QueryShutup | OpType::CheckShutup => self.shutup(req),
             OpType::Update => self.update(req),

@@ -319,3 +319,53 @@ async fn f_conv_temp_an_extension_reaches_the_running_actor() {
     assert_eq!(error_of(&alice.request(direct(&cid, "over", None)).await), expired_error());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn f_conv_temp_no_update_mute_or_roles_but_count_and_read_times() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let server = TestServer::start_with_clock(|c| c.features.member_roles = true, clock.clone());
+    let mut alice = Client::login(&server, "alice").await;
+    let mut bob = Client::login(&server, "bob").await;
+    let (cid, _, _) = started_temp(&alice.request(start_temp(&["bob"], Some(60))).await);
+    let op = |op: OpType, adjust: fn(&mut ConvCommand)| crate::update::conv_op(op, &cid, adjust);
+    let fixed = [
+        op(OpType::Update, |c| c.attr = Some(JsonObjectMessage { data: r#"{"name":"x"}"#.into() })),
+        op(OpType::Mute, |_| {}),
+        op(OpType::Unmute, |_| {}),
+        op(OpType::MemberInfoUpdate, |c| {
+            c.info =
+                Some(ConvMemberInfo { pid: Some("bob".into()), role: Some("Manager".into()), ..Default::default() })
+        }),
+    ];
+    for cmd in &fixed {
+        let (code, reason, _) = error_of(&alice.request(cmd.clone()).await);
+        assert_eq!((code, reason.as_str()), (4314, "NORMAL_CONVERSATION_REQUIRED"), "{cmd:?}");
+    }
+    assert_eq!(alice.request(op(OpType::Count, |_| {})).await.conv_message.unwrap().count, Some(2));
+    let (mid, t) = acked(&alice.request(direct(&cid, "read me", None)).await);
+    bob.next_push_of(CommandType::Direct).await;
+    let read = GenericCommand {
+        read_message: Some(ReadCommand {
+            convs: vec![ReadTuple { cid: cid.clone(), mid: Some(mid), timestamp: Some(t) }],
+            ..Default::default()
+        }),
+        ..frame::command(CommandType::Read, None)
+    };
+    bob.send(&read).await;
+    let mut marks = None;
+    for _ in 0..500 {
+        marks = alice.request(op(OpType::MaxRead, |_| {})).await.conv_message.unwrap().max_read_timestamp;
+        if marks.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(marks, Some(t));
+
+    // Past its expiry every such command gets 4323.
+    clock.advance(61_000);
+    for cmd in fixed.iter().chain([&op(OpType::Count, |_| {}), &op(OpType::MaxRead, |_| {})]) {
+        assert_eq!(error_of(&alice.request(cmd.clone()).await), expired_error(), "{cmd:?}");
+    }
+    server.stop().await;
+}

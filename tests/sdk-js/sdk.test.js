@@ -354,5 +354,30 @@ for (const version of [5, 4]) {
         assert.equal((await second.call('received'))[0].from, millis);
         assert.deepEqual(await second.call('members', cid), [millis, third, uuid].sort());
       }));
+
+    test('a temporary conversation: created, used, found again, expired', () =>
+      withServer(async (server, track) => {
+        const support = track(await peer(version, server, 'support'));
+        const customer = track(await peer(version, server, 'customer'));
+        const created = await support.call('createTemporaryConversation', ['customer'], 3);
+        assert.match(created.id, /^_tmp:/);
+        assert.ok(Math.abs(created.expiredAt - (Date.now() + 3000)) < 1000, 'the TTL asked for is granted');
+        await support.call('send', created.id, 'how can I help?');
+        await customer.call('waitFor', 'received', 1);
+        assert.equal((await customer.call('received'))[0].cid, created.id);
+        await customer.call('send', created.id, 'my order is late');
+        await support.call('waitFor', 'received', 1);
+        // The same members give the same conversation while it lives.
+        const again = await customer.call('createTemporaryConversation', ['support'], 3);
+        assert.equal(again.id, created.id);
+        assert.deepEqual((await customer.call('history', created.id, 10)).flat(), ['how can I help?', 'my order is late']);
+
+        await new Promise((resolve) => setTimeout(resolve, Math.max(again.expiredAt, created.expiredAt) - Date.now() + 300));
+        const expired = (error) => error.code === 4323 && error.name === 'TEMPORARY_CONVERSATION_EXPIRED' &&
+          error.message === 'Temporary conversation expired or does not exist.';
+        await assert.rejects(support.call('send', created.id, 'too late'), expired, 'the SDK knows the expiry');
+        await support.call('pretendAlive', created.id);
+        await assert.rejects(support.call('send', created.id, 'still too late'), expired, 'so does the server');
+      }));
   });
 }
