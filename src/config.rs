@@ -61,10 +61,29 @@ pub struct AppConfig {
     pub master_key: String,
 }
 
-/// `[storage]`: the embedded store.
+/// Which key-value engine holds the data ([`crate::store::kv`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// fjall in `data_dir`: one process, nothing to install.
+    #[default]
+    Embedded,
+    /// PostgreSQL at `postgres_url`, shareable by several processes.
+    Postgres,
+    /// FoundationDB (`--features fdb`) through `fdb_cluster_file`.
+    Fdb,
+}
+
+/// `[storage]`: where the data lives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
+    /// `embedded` (default), `postgres` or `fdb`.
+    pub engine: EngineKind,
+    /// For `postgres`: a libpq-style URL, e.g. `postgres://xinshi:secret@db:5432/xinshi`.
+    pub postgres_url: String,
+    /// For `fdb`: the cluster file; empty means FoundationDB's default.
+    pub fdb_cluster_file: String,
     /// Directory of the embedded store; created if missing.
     pub data_dir: PathBuf,
     /// Most appends merged into one durable commit by the commit pipeline.
@@ -178,7 +197,14 @@ impl Default for AppConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { data_dir: PathBuf::from("./data"), max_batch: 1024, repair_journal: false }
+        StorageConfig {
+            engine: EngineKind::Embedded,
+            postgres_url: String::new(),
+            fdb_cluster_file: String::new(),
+            data_dir: PathBuf::from("./data"),
+            max_batch: 1024,
+            repair_journal: false,
+        }
     }
 }
 

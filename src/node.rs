@@ -75,7 +75,7 @@ impl Node {
         engine: &FjallOptions,
     ) -> Result<Arc<Node>, StoreError> {
         let engine = FjallOptions { repair_journal: config.storage.repair_journal, ..engine.clone() };
-        let store = Store::open_embedded_with(&config.storage.data_dir, config.storage.max_batch, &engine)?;
+        let store = Store::open(&config.storage, &engine)?;
         let tokens = Tokens::new(config.limits.max_session_tokens);
         let signature_ttl_ms = config.security.signature_ttl_secs as i64 * 1000;
         tokens.restore_kicks(store.kicks_since(clock.now_ms() - signature_ttl_ms)?);

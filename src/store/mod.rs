@@ -25,6 +25,8 @@ pub mod tuple;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::{EngineKind, StorageConfig};
+
 use self::kv::{Engine, FjallEngine, FjallOptions, KvError};
 use self::pipeline::Pipeline;
 
@@ -39,6 +41,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    /// A guarded write was left out: its guard no longer held (a conversation's owner epoch
+    /// moved on, so another actor owns it now). Retryable by the client.
+    #[error("fenced: the conversation has a newer owner")]
+    Fenced,
 }
 
 impl From<KvError> for StoreError {
@@ -68,6 +74,17 @@ impl Store {
     pub fn open_embedded_with(dir: &Path, max_batch: usize, options: &FjallOptions) -> Result<Store, StoreError> {
         let engine: Arc<dyn Engine> = Arc::new(FjallEngine::open_with(dir, options)?);
         Ok(Store::with_engine(engine, max_batch))
+    }
+
+    /// Opens the engine `config` names (the embedded one with `options`) and starts the
+    /// commit pipeline.
+    pub fn open(config: &StorageConfig, options: &FjallOptions) -> Result<Store, StoreError> {
+        let engine: Arc<dyn Engine> = match config.engine {
+            EngineKind::Embedded => Arc::new(FjallEngine::open_with(&config.data_dir, options)?),
+            EngineKind::Postgres => return Err(StoreError::Engine("the postgres engine is not built yet".into())),
+            EngineKind::Fdb => return Err(StoreError::Engine("the fdb engine is not built yet".into())),
+        };
+        Ok(Store::with_engine(engine, config.max_batch))
     }
 
     pub fn with_engine(engine: Arc<dyn Engine>, max_batch: usize) -> Store {

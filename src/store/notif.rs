@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::kv::{RangeOptions, prefix_end};
+use super::kv::{self, RangeOptions, prefix_end};
 use super::pipeline::Write;
 use super::tuple::{Tuple, Unpack};
 use super::{Store, StoreError};
@@ -73,7 +73,7 @@ impl Store {
             }
         }
         if !expired.is_empty() {
-            self.engine().write(&mut expired.iter())?;
+            kv::write_all(self.engine(), &expired)?;
         }
         if let Some((last, _)) = rows.last().filter(|_| !done) {
             let mut next = last.clone();

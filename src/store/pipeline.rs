@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use parking_lot::{Condvar, Mutex};
 
 use super::StoreError;
-pub use super::kv::Write;
-use super::kv::{Engine, KvError};
+use super::kv::{Engine, Group, KvError};
+pub use super::kv::{Guard, Write};
 
 /// Called once the append is durable (`Ok`) or has failed.
 pub type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -33,7 +33,7 @@ pub struct PipelineStats {
 #[derive(Default)]
 struct State {
     /// Appends waiting for the next commit.
-    queue: VecDeque<(Vec<Write>, Done)>,
+    queue: VecDeque<Append>,
     /// Completions of the commit running now. Taken by whoever finishes first: the
     /// pipeline thread when the commit returns, or [`Shared::fail`] when the engine died
     /// under it (a poisoned fjall can stall a write forever).
@@ -41,6 +41,13 @@ struct State {
     stopping: bool,
     /// Set once the engine failed fatally: from then on every append fails at once.
     failed: Option<String>,
+}
+
+/// One submission: writes applied together, if their guard holds.
+struct Append {
+    guard: Option<Guard>,
+    writes: Vec<Write>,
+    done: Done,
 }
 
 #[derive(Default)]
@@ -64,7 +71,7 @@ impl Shared {
         let failed = in_flight.len() + queued.len();
         tracing::error!(error = why, failed, "the store failed: every pending append gets an error");
         let err = StoreError::Engine(format!("the store failed: {why}"));
-        for done in in_flight.into_iter().chain(queued.into_iter().map(|(_, done)| done)) {
+        for done in in_flight.into_iter().chain(queued.into_iter().map(|append| append.done)) {
             done(Err(err.clone()));
         }
     }
@@ -101,6 +108,12 @@ impl Pipeline {
 
     /// Queues `writes` for the next durable commit; `done` runs after it.
     pub fn submit(&self, writes: Vec<Write>, done: Done) {
+        self.submit_guarded(None, writes, done);
+    }
+
+    /// [`Pipeline::submit`], applied only if `guard` holds when the commit runs; else
+    /// `done` gets [`StoreError::Fenced`] and nothing of `writes` is written.
+    pub fn submit_guarded(&self, guard: Option<Guard>, writes: Vec<Write>, done: Done) {
         let refused = {
             let mut state = self.shared.state.lock();
             if let Some(why) = &state.failed {
@@ -108,7 +121,7 @@ impl Pipeline {
             } else if state.stopping {
                 Some(StoreError::Closed)
             } else {
-                state.queue.push_back((writes, done));
+                state.queue.push_back(Append { guard, writes, done });
                 self.shared.wake.notify_one();
                 return;
             }
@@ -153,7 +166,7 @@ impl Drop for Pipeline {
 }
 
 fn run(engine: Arc<dyn Engine>, shared: &Shared, max_batch: usize, stats: &PipelineStats) {
-    let mut writes: Vec<Vec<Write>> = Vec::with_capacity(max_batch);
+    let mut batch: Vec<(Option<Guard>, Vec<Write>)> = Vec::with_capacity(max_batch);
     loop {
         {
             let mut state = shared.state.lock();
@@ -166,19 +179,22 @@ fn run(engine: Arc<dyn Engine>, shared: &Shared, max_batch: usize, stats: &Pipel
             }
             let take = state.queue.len().min(max_batch);
             let mut in_flight = std::mem::take(&mut state.in_flight);
-            for (batch, done) in state.queue.drain(..take) {
-                writes.push(batch);
+            for Append { guard, writes, done } in state.queue.drain(..take) {
+                batch.push((guard, writes));
                 in_flight.push(done);
             }
             state.in_flight = in_flight;
         }
-        let appends = writes.len();
-        let result = engine.write(&mut writes.iter().flatten());
-        writes.clear();
+        let appends = batch.len();
+        let groups: Vec<Group<'_>> =
+            batch.iter().map(|(guard, writes)| Group { guard: guard.as_ref(), writes }).collect();
+        let result = engine.write(&groups);
+        drop(groups);
+        batch.clear();
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.appends.fetch_add(appends as u64, Ordering::Relaxed);
         let result = match result {
-            Ok(()) => Ok(()),
+            Ok(applied) => Ok(applied),
             Err(KvError::Fatal(why)) => {
                 // The engine has usually reported it already; failing twice is harmless.
                 shared.fail(&why);
@@ -190,8 +206,12 @@ fn run(engine: Arc<dyn Engine>, shared: &Shared, max_batch: usize, stats: &Pipel
             }
         };
         let done: Vec<Done> = std::mem::take(&mut shared.state.lock().in_flight);
-        for done in done {
-            done(result.clone());
+        for (n, done) in done.into_iter().enumerate() {
+            done(match &result {
+                Ok(applied) if applied.get(n) == Some(&false) => Err(StoreError::Fenced),
+                Ok(_) => Ok(()),
+                Err(err) => Err(err.clone()),
+            });
         }
     }
 }

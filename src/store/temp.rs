@@ -137,7 +137,7 @@ impl Store {
             }
         }
         let entry = [Write::Clear(keys::temp_expiry(expires_ms, cid))];
-        Ok(self.engine().write(&mut entry.iter())?)
+        Ok(kv::write_all(self.engine(), &entry)?)
     }
 
     /// Clears every key under `prefix`, `chunk` keys per atomic write. These rows (messages,
@@ -151,7 +151,7 @@ impl Store {
             let rows = self.engine().snapshot().get_range(prefix, &end, RangeOptions::forward(chunk))?;
             let clears: Vec<Write> = rows.into_iter().map(|(key, _)| Write::Clear(key)).collect();
             if !clears.is_empty() {
-                self.engine().write(&mut clears.iter())?;
+                kv::write_all(self.engine(), &clears)?;
             }
             if clears.len() < chunk {
                 return Ok(());
@@ -279,7 +279,7 @@ mod tests {
         for member in ["alice", "bob", "carol"] {
             writes.push(cursor_write(&temp, member, &Cursor { read_seq: 3, ..Default::default() }));
         }
-        store.engine().write(&mut writes.iter()).unwrap();
+        crate::store::kv::write_all(store.engine(), &writes).unwrap();
 
         assert!(store.expired_temp_conversations(NOW + 1000, 10).unwrap().is_empty(), "not before its time");
         let expired = store.expired_temp_conversations(NOW + 1001, 10).unwrap();

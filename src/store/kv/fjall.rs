@@ -4,6 +4,7 @@
 //! prefixes play the part of subspaces). Durable transactions are committed with
 //! `PersistMode::SyncAll`, so `commit` returns after fsync.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -14,7 +15,7 @@ use fjall::{KeyspaceCreateOptions, OptimisticTxDatabase, OptimisticTxKeyspace, P
 use parking_lot::{Condvar, Mutex};
 
 use super::journal::{self, State};
-use super::{Engine, FatalHook, KeyValue, KvError, RangeOptions, ReadTx, Write, WriteTx};
+use super::{Engine, FatalHook, Group, KeyValue, KvError, RangeOptions, ReadTx, Write, WriteTx};
 
 /// How to open the embedded engine.
 #[derive(Debug, Clone)]
@@ -396,7 +397,7 @@ impl Engine for FjallEngine {
         Ok(Box::new(Transaction { tx, kv: &self.kv, engine: self, durable }))
     }
 
-    fn write(&self, writes: &mut dyn Iterator<Item = &Write>) -> Result<(), KvError> {
+    fn write(&self, groups: &[Group<'_>]) -> Result<Vec<bool>, KvError> {
         self.health.check()?;
         if let Some(stall) = self.health.fault.lock().take() {
             self.health.faulted.store(true, Ordering::Relaxed);
@@ -406,15 +407,39 @@ impl Engine for FjallEngine {
         let before = self.db.inner().seqno();
         let mut batch = self.db.inner().batch().durability(Some(PersistMode::SyncAll));
         let kv = self.kv.inner();
-        for write in writes {
-            match write {
-                Write::Set(key, value) => batch.insert(kv, key.as_slice(), value.as_slice()),
-                Write::Clear(key) => batch.remove(kv, key.as_slice()),
+        let mut applied = Vec::with_capacity(groups.len());
+        // Guard keys written earlier in this batch, with their new values: a later group's
+        // guard must see them.
+        let guarded: HashSet<&[u8]> = groups.iter().filter_map(|g| g.guard.map(|g| g.key.as_slice())).collect();
+        let mut overlay: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+        for group in groups {
+            let holds = match group.guard {
+                None => true,
+                Some(guard) => match overlay.get(guard.key.as_slice()) {
+                    Some(value) => *value == guard.value.as_deref(),
+                    None => self.snapshot().get(&guard.key)? == guard.value,
+                },
+            };
+            applied.push(holds);
+            for write in group.writes.iter().filter(|_| holds) {
+                let (key, value) = match write {
+                    Write::Set(key, value) => {
+                        batch.insert(kv, key.as_slice(), value.as_slice());
+                        (key, Some(value.as_slice()))
+                    }
+                    Write::Clear(key) => {
+                        batch.remove(kv, key.as_slice());
+                        (key, None)
+                    }
+                };
+                if guarded.contains(key.as_slice()) {
+                    overlay.insert(key, value);
+                }
             }
         }
         batch.commit().map_err(|e| self.write_failed(e))?;
         self.committed_after(before);
-        Ok(())
+        Ok(applied)
     }
 
     fn on_fatal(&self, hook: FatalHook) {
@@ -478,7 +503,7 @@ mod journal_tests {
     use super::*;
 
     fn set(engine: &FjallEngine, i: u8) {
-        engine.write(&mut [Write::Set(vec![b'k', i], vec![i])].iter()).unwrap();
+        super::super::write_all(engine, &[Write::Set(vec![b'k', i], vec![i])]).unwrap();
     }
 
     #[test]
@@ -536,10 +561,10 @@ mod journal_tests {
         engine.on_fatal(Box::new(move |why| tx.send(why.to_owned()).unwrap()));
         set(&engine, 1);
         assert!(engine.inject_fault(Duration::from_millis(10)));
-        let result = engine.write(&mut [Write::Set(b"k2".to_vec(), b"v".to_vec())].iter());
+        let result = super::super::write_all(&engine, &[Write::Set(b"k2".to_vec(), b"v".to_vec())]);
         assert!(matches!(result, Err(KvError::Fatal(_))), "{result:?}");
         assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap().contains("injected"));
         assert!(matches!(engine.begin(true).err(), Some(KvError::Fatal(_))));
-        assert!(matches!(engine.write(&mut std::iter::empty()), Err(KvError::Fatal(_))));
+        assert!(matches!(super::super::write_all(&engine, &[]), Err(KvError::Fatal(_))));
     }
 }

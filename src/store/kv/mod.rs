@@ -15,6 +15,14 @@
 //!   these keys is not told that it changed. So it is only for keys that one owner writes
 //!   and no read-modify-write transaction reads: messages, de-duplication tokens, cursors,
 //!   kept notifications.
+//! - The writes come in [`Group`]s, each with an optional [`Guard`]: a group is applied only
+//!   if its guard key holds the expected value, read in the same atomic step. This is the
+//!   fence on a conversation's owner epoch (a stale owner's appends are left out instead of
+//!   overwriting). Engines shared by several processes read the guards inside the
+//!   transaction that writes (FDB: the read adds a read-conflict range; PostgreSQL: the read
+//!   under SERIALIZABLE); the embedded engine reads them just before its batch, which is
+//!   atomic because guard keys change only through this same call, and its calls come from
+//!   the one commit pipeline thread (the single-writer path).
 //!
 //! The calls are synchronous and may block on disk: call them from the commit pipeline's
 //! thread or from `spawn_blocking`, never from an async task directly. An FDB engine maps
@@ -87,6 +95,20 @@ pub enum Write {
     Clear(Vec<u8>),
 }
 
+/// A precondition of a [`Group`]: `key` holds exactly `value` (`None`: no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Blind writes applied together by [`Engine::write`], only if their guard holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    pub guard: Option<&'a Guard>,
+    pub writes: &'a [Write],
+}
+
 /// A transactional ordered key-value store.
 pub trait Engine: Send + Sync + 'static {
     /// A consistent read-only snapshot.
@@ -94,9 +116,11 @@ pub trait Engine: Send + Sync + 'static {
     /// A new read-write transaction. `durable`: its commit returns only once the writes are
     /// on stable storage (fsync).
     fn begin(&self, durable: bool) -> Result<Box<dyn WriteTx + '_>, KvError>;
-    /// Applies `writes` atomically and durably (fsync) outside any transaction; see the
-    /// module doc for which keys may be written this way.
-    fn write(&self, writes: &mut dyn Iterator<Item = &Write>) -> Result<(), KvError>;
+    /// Applies `groups` atomically and durably (fsync): each group whose guard holds (or
+    /// that has none) is applied, the others are left out; the answer says which were
+    /// applied, in order. See the module doc for which keys may be written this way and
+    /// how each engine checks guards.
+    fn write(&self, groups: &[Group<'_>]) -> Result<Vec<bool>, KvError>;
     /// Registers what to call, once, when the engine fails for good (the first
     /// [`KvError::Fatal`], or a failure noticed in the background such as a poisoned fjall
     /// whose writers are stalled). Called at most once per engine.
@@ -140,6 +164,11 @@ where
             Err(err) => return Err(err.into()),
         }
     }
+}
+
+/// Applies `writes` atomically and durably, with no guard ([`Engine::write`]).
+pub fn write_all(engine: &dyn Engine, writes: &[Write]) -> Result<(), KvError> {
+    engine.write(&[Group { guard: None, writes }]).map(drop)
 }
 
 /// The first key after every key that starts with `prefix` (the end of a prefix range).

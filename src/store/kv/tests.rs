@@ -105,7 +105,7 @@ pub fn plain_writes_apply_together(engine: &dyn Engine) {
         Write::Clear(b"gone".to_vec()),
         Write::Set(b"w2".to_vec(), b"2".to_vec()),
     ];
-    engine.write(&mut writes.iter()).unwrap();
+    write_all(engine, &writes).unwrap();
     assert_eq!(snap.get(b"w1").unwrap(), None, "an older snapshot does not see them");
     let now = engine.snapshot();
     assert_eq!(now.get(b"w1").unwrap(), Some(b"1".to_vec()));
@@ -114,9 +114,42 @@ pub fn plain_writes_apply_together(engine: &dyn Engine) {
     // A transaction that only wrote the same key is not disturbed (blind writes never conflict).
     let mut tx = engine.begin(true).unwrap();
     tx.set(b"w1", b"tx");
-    engine.write(&mut [Write::Set(b"w1".to_vec(), b"plain".to_vec())].iter()).unwrap();
+    write_all(engine, &[Write::Set(b"w1".to_vec(), b"plain".to_vec())]).unwrap();
     tx.commit().unwrap();
     assert_eq!(engine.snapshot().get(b"w1").unwrap(), Some(b"tx".to_vec()));
+}
+
+/// The epoch fence: a group applies only if its guard holds, judged in order within one
+/// call (a group sees the guard keys that earlier groups of the same call wrote).
+pub fn guarded_groups_apply_only_if_their_guard_holds(engine: &dyn Engine) {
+    put(engine, &[(b"epoch", b"1")]);
+    let guard = |value: Option<&[u8]>| Guard { key: b"epoch".to_vec(), value: value.map(<[u8]>::to_vec) };
+    let (at1, at2, absent) = (guard(Some(b"1")), guard(Some(b"2")), Guard { key: b"none".to_vec(), value: None });
+    let stale = [Write::Set(b"m1".to_vec(), b"stale".to_vec())];
+    let fresh = [Write::Set(b"m2".to_vec(), b"fresh".to_vec())];
+    let bump = [Write::Set(b"epoch".to_vec(), b"2".to_vec())];
+    let plain = [Write::Set(b"p".to_vec(), b"p".to_vec())];
+    let applied = engine
+        .write(&[
+            Group { guard: Some(&at2), writes: &stale },
+            Group { guard: Some(&at1), writes: &bump },
+            Group { guard: Some(&at1), writes: &stale },
+            Group { guard: Some(&at2), writes: &fresh },
+            Group { guard: Some(&absent), writes: &plain },
+            Group { guard: None, writes: &[] },
+        ])
+        .unwrap();
+    assert_eq!(applied, [false, true, false, true, true, true]);
+    let now = engine.snapshot();
+    assert_eq!(now.get(b"epoch").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(now.get(b"m1").unwrap(), None, "a group whose guard failed wrote nothing");
+    assert_eq!(now.get(b"m2").unwrap(), Some(b"fresh".to_vec()));
+    assert_eq!(now.get(b"p").unwrap(), Some(b"p".to_vec()));
+}
+
+#[test]
+fn fjall_guarded_groups_apply_only_if_their_guard_holds() {
+    with_fjall(guarded_groups_apply_only_if_their_guard_holds);
 }
 
 #[test]
@@ -160,7 +193,7 @@ fn fjall_data_survives_reopen() {
     {
         let engine = FjallEngine::open(dir.path()).unwrap();
         put(&engine, &[(b"kept", b"yes")]);
-        engine.write(&mut [Write::Set(b"plain".to_vec(), b"yes".to_vec())].iter()).unwrap();
+        write_all(&engine, &[Write::Set(b"plain".to_vec(), b"yes".to_vec())]).unwrap();
     }
     let engine = FjallEngine::open(dir.path()).unwrap();
     assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()));
