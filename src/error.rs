@@ -42,6 +42,7 @@ codes! {
     KickedByApp = 4115, "KICKED_BY_APP";
     MessageSentQuotaExceeded = 4116, "MESSAGE_SENT_QUOTA_EXCEEDED";
     InternalError = 4200, "INTERNAL_ERROR";
+    SendMessageTimeout = 4201, "SEND_MESSAGE_TIMEOUT";
     ConversationApiFailed = 4301, "CONVERSATION_API_FAILED";
     ConversationSignatureFailed = 4302, "CONVERSATION_SIGNATURE_FAILED";
     ConversationNotFound = 4303, "CONVERSATION_NOT_FOUND";
@@ -128,9 +129,15 @@ macro_rules! im_err {
     };
 }
 
-/// Store failures surface to clients as 4200 INTERNAL_ERROR; the detail stays in the log.
+/// Store failures surface to clients as 4200 INTERNAL_ERROR (the detail stays in the log);
+/// a write fenced off because another actor now owns the conversation as 4201
+/// SEND_MESSAGE_TIMEOUT: nothing was stored and sending again is safe.
 impl From<crate::store::StoreError> for ImError {
     fn from(err: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::Fenced = err {
+            // Not stored, and safe to send again (with the same client token).
+            return ImError::with_detail(Code::SendMessageTimeout, "the conversation moved; send again");
+        }
         tracing::error!(error = %err, "store error");
         ImError::new(Code::InternalError)
     }

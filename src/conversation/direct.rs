@@ -106,7 +106,8 @@ impl ConvState {
         self.next_seq += 1;
         self.last_ts = ts;
         let me = myself.clone();
-        self.node.store.pipeline.submit(
+        self.node.store.pipeline.submit_guarded(
+            self.guard.clone(),
             writes,
             Box::new(move |result| {
                 let _ = me.cast(ConvMsg::Committed { seq, result });

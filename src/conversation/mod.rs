@@ -189,9 +189,15 @@ impl Actor for ConversationActor {
             }
             ConvMsg::Committed { seq, result } => {
                 if let Err(err) = state.committed(seq, result) {
-                    // The store failed under us: our sequence numbers may no longer match
-                    // it. Stop; the next operation starts an actor that reloads.
-                    tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation");
+                    // The store failed under us, or another actor owns the conversation now
+                    // (fenced): our sequence numbers may no longer match the store. Stop; the
+                    // next operation starts an actor that claims it again and reloads.
+                    match err {
+                        StoreError::Fenced => tracing::warn!(cid = %state.cid, "fenced off by a newer owner; stopping"),
+                        _ => {
+                            tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation")
+                        }
+                    }
                     state.node.convs.remove_if(&state.cid, myself.get_id());
                     myself.stop(Some(err.to_string()));
                 }

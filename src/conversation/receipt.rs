@@ -115,7 +115,8 @@ impl ConvState {
         }
         let unsaved = self.unsaved_marks.clone();
         unsaved.fetch_add(1, Ordering::SeqCst);
-        self.node.store.pipeline.submit(
+        self.node.store.pipeline.submit_guarded(
+            self.guard.clone(),
             writes,
             Box::new(move |_| {
                 unsaved.fetch_sub(1, Ordering::SeqCst);
@@ -181,7 +182,8 @@ impl ConvState {
         let write = cursor_write(&self.cid, client, cursor);
         let unsaved = self.unsaved_marks.clone();
         unsaved.fetch_add(1, Ordering::SeqCst);
-        self.node.store.pipeline.submit(
+        self.node.store.pipeline.submit_guarded(
+            self.guard.clone(),
             vec![write],
             Box::new(move |result| {
                 unsaved.fetch_sub(1, Ordering::SeqCst);

@@ -11,6 +11,7 @@ use super::direct::Pending;
 use crate::error::ImError;
 use crate::node::Node;
 use crate::store::StoreError;
+use crate::store::kv::Guard;
 use crate::store::records::{Cursor, MsgRecord};
 
 /// How many recent messages the actor remembers (for receipts and resend de-duplication
@@ -65,6 +66,9 @@ pub struct ConvState {
     /// A temporary conversation, and when it expires (ms).
     pub temp: bool,
     pub expires_ms: i64,
+    /// The owner epoch this actor claimed: every append carries it, so appends of an actor
+    /// that lost the conversation to a newer one are fenced off ([`crate::store::owner`]).
+    pub guard: Option<Guard>,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -103,6 +107,7 @@ impl ConvState {
             creator: None,
             silenced: Vec::new(),
             managers: Vec::new(),
+            guard: None,
             temp,
             expires_ms: 0,
             next_seq: 1,
@@ -132,6 +137,9 @@ impl ConvState {
             self.managers = record.managers;
             self.temp = record.temp;
             self.expires_ms = record.expires_ms;
+            // Claim before loading the messages: whatever a previous owner stored is then
+            // loaded, and whatever it still sends is fenced off.
+            self.guard = Some(store.claim(&self.cid)?);
         }
         let newest = store.messages(&self.cid).scan(1, u64::MAX, true, RECENT)?;
         if let Some((seq, msg)) = newest.first() {

@@ -4,6 +4,7 @@
 //! | key | value |
 //! |---|---|
 //! | `("conv", cid)` | [`ConvRecord`](super::records::ConvRecord) |
+//! | `("own", cid)` | the owner epoch, u64 big-endian ([`owner`](super::owner)) |
 //! | `("uniq", uniqueId)` | cid of the unique conversation with that member set |
 //! | `("tmpu", uniqueId)` | cid of the newest temporary conversation with that member set ([`temp`](super::temp)) |
 //! | `("tmpx", expiresMs, cid)` | empty: temporary conversation cid expires then (the sweep's index) |
@@ -19,6 +20,10 @@ use super::tuple::Tuple;
 
 pub fn conv(cid: &str) -> Vec<u8> {
     Tuple::new().str("conv").str(cid).into_bytes()
+}
+
+pub fn owner(cid: &str) -> Vec<u8> {
+    Tuple::new().str("own").str(cid).into_bytes()
 }
 
 pub fn all_convs() -> Vec<u8> {

@@ -17,6 +17,7 @@ pub mod kick;
 pub mod kv;
 pub mod msg;
 pub mod notif;
+pub mod owner;
 pub mod pipeline;
 pub mod records;
 pub mod temp;

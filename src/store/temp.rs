@@ -122,6 +122,7 @@ impl Store {
                 return Ok(false); // not this entry's to delete (cannot happen; see the module doc)
             }
             tx.clear(&keys::conv(cid));
+            tx.clear(&keys::owner(cid));
             for member in &record.members {
                 tx.clear(&keys::client_conv(member, cid));
             }

@@ -412,13 +412,14 @@ impl Engine for FjallEngine {
         // guard must see them.
         let guarded: HashSet<&[u8]> = groups.iter().filter_map(|g| g.guard.map(|g| g.key.as_slice())).collect();
         let mut overlay: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
+        let snapshot = (!guarded.is_empty()).then(|| self.snapshot());
         for group in groups {
-            let holds = match group.guard {
-                None => true,
-                Some(guard) => match overlay.get(guard.key.as_slice()) {
+            let holds = match (group.guard, &snapshot) {
+                (Some(guard), Some(snapshot)) => match overlay.get(guard.key.as_slice()) {
                     Some(value) => *value == guard.value.as_deref(),
-                    None => self.snapshot().get(&guard.key)? == guard.value,
+                    None => snapshot.get(&guard.key)? == guard.value,
                 },
+                _ => true,
             };
             applied.push(holds);
             for write in group.writes.iter().filter(|_| holds) {
