@@ -15,12 +15,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use ractor::{ActorId, ActorRef, ActorRuntime, MessagingErr};
 
+use super::supervisor::{ConvSupervisor, SupervisorMsg};
 use super::{ConvArgs, ConvMsg, ConvOp, ConversationActor};
 use crate::node::Node;
 
@@ -43,6 +44,9 @@ pub struct Directory {
     running: AtomicUsize,
     uses: AtomicU64,
     max: usize,
+    fail_point: Mutex<Option<Arc<str>>>,
+    /// The supervisor every conversation actor is linked to (started with the first one).
+    supervisor: OnceLock<ActorRef<SupervisorMsg>>,
 }
 
 impl Directory {
@@ -54,6 +58,8 @@ impl Directory {
             running: AtomicUsize::new(0),
             uses: AtomicU64::new(0),
             max: max.max(1),
+            fail_point: Mutex::default(),
+            supervisor: OnceLock::new(),
         }
     }
 
@@ -126,6 +132,18 @@ impl Directory {
         }
     }
 
+    /// Forgets the actor `id`, wherever it is (its supervisor saw it fail).
+    pub fn forget_actor(&self, id: ActorId) {
+        for shard in &self.shards {
+            let mut shard = shard.lock();
+            let found = shard.iter().find(|(_, e)| e.actor.get_id() == id).map(|(cid, _)| cid.clone());
+            if let Some(cid) = found {
+                self.forget(&mut shard, &cid);
+                return;
+            }
+        }
+    }
+
     /// Forgets a dead actor so the next operation starts a new one.
     pub fn remove_if(&self, cid: &str, id: ActorId) {
         let mut shard = self.shard(cid).lock();
@@ -168,6 +186,24 @@ impl Directory {
         }
     }
 
+    /// Test hook: the next operation of `cid`'s actor panics (`None`: none does). Not
+    /// reachable by clients.
+    #[doc(hidden)]
+    pub fn set_fail_point(&self, cid: Option<&str>) {
+        *self.fail_point.lock() = cid.map(Arc::from);
+    }
+
+    /// Panics if the fail point names `cid` (see [`Directory::set_fail_point`]).
+    pub fn fail_point(&self, cid: &str) {
+        if self.fail_point.lock().as_deref() == Some(cid) {
+            panic!("fail point: conversation {cid}");
+        }
+    }
+
+    pub fn has_fail_point(&self) -> bool {
+        self.fail_point.lock().is_some()
+    }
+
     /// Number of running conversation actors.
     pub fn running(&self) -> usize {
         self.running.load(Ordering::Relaxed)
@@ -186,7 +222,13 @@ impl Directory {
 
 fn spawn(node: &Arc<Node>, cid: Arc<str>) -> ActorRef<ConvMsg> {
     let _runtime = node.core().enter();
+    let supervisor = node.convs.supervisor.get_or_init(|| {
+        let (supervisor, _) = ActorRuntime::spawn_instant(None, ConvSupervisor, Arc::downgrade(node))
+            .expect("unnamed actors always spawn");
+        supervisor
+    });
     let args = ConvArgs { node: node.clone(), cid };
-    let (actor, _) = ActorRuntime::spawn_instant(None, ConversationActor, args).expect("unnamed actors always spawn");
+    let (actor, _) = ActorRuntime::spawn_linked_instant(None, ConversationActor, args, supervisor.get_cell())
+        .expect("unnamed actors always spawn");
     actor
 }

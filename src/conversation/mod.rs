@@ -16,6 +16,7 @@
 //! `tempConvIds`), [`query`] (`conv/query`), [`is_member`], [`logs`] (history), [`doc`] (the
 //! JSON shape of a conversation).
 
+mod actor;
 pub mod blacklist;
 pub mod direct;
 pub mod directory;
@@ -31,21 +32,20 @@ pub mod roles;
 pub mod shutup;
 pub mod start;
 mod state;
+pub mod supervisor;
 pub mod temp;
 pub mod update;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
 
+pub use self::actor::{ConvArgs, ConversationActor};
 pub use self::blacklist::BlacklistReq;
 pub use self::direct::DirectReq;
 pub use self::directory::Directory;
 pub use self::members::MembersReq;
 use self::state::ConvState;
-use crate::node::Node;
 use crate::protocol::{ConvCommand, OpType};
 use crate::session::Reply;
 use crate::store::StoreError;
@@ -89,6 +89,11 @@ pub enum ConvMsg {
     FlushMarks,
     /// The directory is full: stop if nothing is in flight.
     Retire,
+    /// The state is back from running an operation off the actor's thread; `retire`: the
+    /// operation found the actor can stop.
+    Back { state: actor::Away, retire: bool },
+    /// The operation running off the actor's thread panicked; the state is gone.
+    Lost(String),
 }
 
 impl ConvState {
@@ -117,107 +122,4 @@ impl ConvState {
 /// names none, at most 100.
 pub fn page_size(limit: Option<i32>) -> usize {
     limit.filter(|l| *l > 0).map_or(10, |l| (l as usize).min(100))
-}
-
-/// How long a delivered mark that nothing waits on may stay unsaved, unless a message
-/// append takes it along first.
-const MARK_FLUSH_DELAY: Duration = Duration::from_millis(500);
-
-/// Start arguments.
-pub struct ConvArgs {
-    pub node: Arc<Node>,
-    pub cid: Arc<str>,
-}
-
-/// The actor of one conversation.
-pub struct ConversationActor;
-
-impl Actor for ConversationActor {
-    type Msg = ConvMsg;
-    type State = ConvState;
-    type Arguments = ConvArgs;
-
-    async fn pre_start(&self, myself: ActorRef<ConvMsg>, args: ConvArgs) -> Result<ConvState, ActorProcessingErr> {
-        let idle = Duration::from_secs(args.node.config.limits.conversation_idle_secs.max(1));
-        let ticker = myself.send_interval(idle / 2, || ConvMsg::Tick);
-        Ok(ConvState::new(args.node, args.cid, ticker))
-    }
-
-    async fn handle(
-        &self,
-        myself: ActorRef<ConvMsg>,
-        msg: ConvMsg,
-        state: &mut ConvState,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            ConvMsg::Op(op) => {
-                state.handled += 1;
-                if let Err(err) = state.ensure_loaded() {
-                    state.fail(op, err);
-                    return Ok(());
-                }
-                if state.is_insider(&op) {
-                    state.touch();
-                    state.active = true;
-                }
-                match op {
-                    ConvOp::Direct(req) => state.direct(&myself, req),
-                    ConvOp::Ack { from, mid, tots } => {
-                        state.ack(&from, mid.as_deref(), tots);
-                        if state.has_dirty_marks() && !state.flush_scheduled {
-                            state.flush_scheduled = true;
-                            myself.send_after(MARK_FLUSH_DELAY, || ConvMsg::FlushMarks);
-                        }
-                    }
-                    ConvOp::Read { from, session, mid, ts } => state.read(&from, session, mid.as_deref(), ts),
-                    ConvOp::Members(req) => state.change_members(*req),
-                    ConvOp::Blacklist(req) => state.blacklist(*req),
-                    ConvOp::Conv(req) => state.command(*req),
-                }
-                // Only outsiders came (a made-up id, a non-member's receipt): cost nothing lasting.
-                if !state.active
-                    && state.is_quiet()
-                    && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled)
-                {
-                    myself.stop(None);
-                }
-            }
-            ConvMsg::Retire => {
-                if state.is_quiet() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
-                    myself.stop(None);
-                }
-            }
-            ConvMsg::Committed { seq, result } => {
-                if let Err(err) = state.committed(seq, result) {
-                    // The store failed under us, or another actor owns the conversation now
-                    // (fenced): our sequence numbers may no longer match the store. Stop; the
-                    // next operation starts an actor that claims it again and reloads.
-                    match err {
-                        StoreError::Fenced => tracing::warn!(cid = %state.cid, "fenced off by a newer owner; stopping"),
-                        _ => {
-                            tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation")
-                        }
-                    }
-                    state.node.convs.remove_if(&state.cid, myself.get_id());
-                    myself.stop(Some(err.to_string()));
-                }
-            }
-            ConvMsg::FlushMarks => {
-                state.flush_scheduled = false;
-                state.flush_marks();
-            }
-            ConvMsg::Tick => {
-                if state.is_idle() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
-                    myself.stop(None);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn post_stop(&self, _myself: ActorRef<ConvMsg>, state: &mut ConvState) -> Result<(), ActorProcessingErr> {
-        state.ticker.abort();
-        state.flush_marks();
-        Ok(())
-    }
 }

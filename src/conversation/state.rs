@@ -152,6 +152,25 @@ impl ConvState {
         Ok(())
     }
 
+    pub fn is_loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// Whether memory tells if `from` sent client token `dt` before: a message pending or
+    /// among the recent ones carries it (a resend), or the recent ones are the whole history
+    /// (so a token none of them carries is new).
+    pub fn knows_token(&self, from: &str, dt: &str) -> bool {
+        let whole_history = self.recent.front().is_none_or(|r| r.seq == 1);
+        whole_history
+            || self.pending.values().any(|p| p.record.from == from && p.record.dt.as_deref() == Some(dt))
+            || self.recent.iter().any(|r| &*r.from == from && r.dt.as_deref() == Some(dt))
+    }
+
+    /// Whether message `mid` is among the recent ones.
+    pub fn recent_has(&self, mid: &str) -> bool {
+        self.recent.iter().any(|r| r.mid == mid)
+    }
+
     /// A temporary conversation past its lifetime (or one that no longer exists).
     pub fn is_expired(&self) -> bool {
         self.temp && (!self.exists || self.node.now_ms() >= self.expires_ms)

@@ -78,6 +78,7 @@ impl Store {
         remove: &[String],
         now_ms: i64,
     ) -> Result<Option<ConvRecord>, StoreError> {
+        self.maybe_slow(cid);
         kv::run(self.engine(), |tx| {
             let Some(mut record) = read_conversation(tx, cid)? else {
                 return Ok(None);
@@ -126,6 +127,7 @@ impl Store {
         touch: Option<i64>,
         mut change: impl FnMut(&mut ConvRecord),
     ) -> Result<Option<ConvRecord>, StoreError> {
+        self.maybe_slow(cid);
         kv::run(self.engine(), |tx| {
             let Some(mut record) = read_conversation(tx, cid)? else {
                 return Ok(None);

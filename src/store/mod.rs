@@ -63,6 +63,8 @@ pub struct Store {
     pub pipeline: Pipeline,
     /// Why the engine failed for good, once it has (see [`Store::failure`]).
     failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// Test hook: transactions on this conversation's record take this long.
+    slow: parking_lot::Mutex<Option<(String, std::time::Duration)>>,
 }
 
 impl Store {
@@ -97,7 +99,7 @@ impl Store {
             hook_pipeline.fail(why);
             hook_failure.send_replace(Some(why.to_owned()));
         }));
-        Store { engine, pipeline, failure }
+        Store { engine, pipeline, failure, slow: parking_lot::Mutex::new(None) }
     }
 
     /// Becomes `Some(why)` when the engine fails for good (a journal write or fsync failed,
@@ -111,6 +113,22 @@ impl Store {
     #[doc(hidden)]
     pub fn inject_fault(&self, stall: std::time::Duration) -> bool {
         self.engine.inject_fault(stall)
+    }
+
+    /// Test hook: every transaction that changes the record of `cid` (membership, settings,
+    /// roles, mutes) takes `delay` longer, as on an overloaded store; `None` ends it. Not
+    /// reachable by clients.
+    #[doc(hidden)]
+    pub fn slow_down(&self, slow: Option<(&str, std::time::Duration)>) {
+        *self.slow.lock() = slow.map(|(cid, delay)| (cid.to_owned(), delay));
+    }
+
+    /// Waits as [`Store::slow_down`] says for a transaction on `cid`.
+    fn maybe_slow(&self, cid: &str) {
+        let delay = self.slow.lock().as_ref().filter(|(slow, _)| slow == cid).map(|(_, delay)| *delay);
+        if let Some(delay) = delay {
+            std::thread::sleep(delay);
+        }
     }
 
     /// Test hook, see [`Engine::flush_memtable`].

@@ -199,6 +199,20 @@ impl Client {
         }
     }
 
+    /// The reply carrying `i` (of a [`Client::send_request`]); other frames stay in `inbox`.
+    pub async fn reply_to(&mut self, i: i32) -> GenericCommand {
+        if let Some(pos) = self.inbox.iter().position(|c| c.i == Some(i)) {
+            return self.inbox.remove(pos).unwrap();
+        }
+        loop {
+            let got = self.recv().await.unwrap_or_else(|closed| panic!("closed while waiting for i={i}: {closed:?}"));
+            if got.i == Some(i) {
+                return got;
+            }
+            self.inbox.push_back(got);
+        }
+    }
+
     /// The next frame without `i` (a push).
     pub async fn next_push(&mut self) -> GenericCommand {
         if let Some(pos) = self.inbox.iter().position(|c| c.i.is_none()) {

@@ -25,6 +25,7 @@ mod shutup;
 mod signatures;
 mod socket_edge;
 mod store_faults;
+mod supervision;
 mod tags;
 mod temporary;
 mod tls;
