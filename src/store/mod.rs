@@ -82,7 +82,14 @@ impl Store {
         let engine: Arc<dyn Engine> = match config.engine {
             EngineKind::Embedded => Arc::new(FjallEngine::open_with(&config.data_dir, options)?),
             EngineKind::Postgres => return Err(StoreError::Engine("the postgres engine is not built yet".into())),
-            EngineKind::Fdb => return Err(StoreError::Engine("the fdb engine is not built yet".into())),
+            #[cfg(feature = "fdb")]
+            EngineKind::Fdb => Arc::new(kv::FdbEngine::open(&config.fdb_cluster_file)?),
+            #[cfg(not(feature = "fdb"))]
+            EngineKind::Fdb => {
+                return Err(StoreError::Engine(
+                    "storage.engine = \"fdb\": this binary was built without --features fdb".into(),
+                ));
+            }
         };
         Ok(Store::with_engine(engine, config.max_batch))
     }
