@@ -135,3 +135,15 @@ impl Store {
         self.engine.close();
     }
 }
+
+#[cfg(all(test, not(feature = "fdb")))]
+mod engine_choice_tests {
+    use super::*;
+
+    #[test]
+    fn the_fdb_engine_needs_a_binary_built_with_it() {
+        let config = StorageConfig { engine: EngineKind::Fdb, ..StorageConfig::default() };
+        let Err(err) = Store::open(&config, &FjallOptions::default()) else { panic!("opened an fdb store") };
+        assert!(err.to_string().contains("built without --features fdb"), "{err}");
+    }
+}
