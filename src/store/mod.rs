@@ -85,7 +85,14 @@ impl Store {
         let engine: Arc<dyn Engine> = match config.engine {
             EngineKind::Embedded => Arc::new(FjallEngine::open_with(&config.data_dir, options)?),
             EngineKind::Postgres => return Err(StoreError::Engine("the postgres engine is not built yet".into())),
-            EngineKind::Fdb => return Err(StoreError::Engine("the fdb engine is not built yet".into())),
+            #[cfg(feature = "fdb")]
+            EngineKind::Fdb => Arc::new(kv::FdbEngine::open(&config.fdb_cluster_file)?),
+            #[cfg(not(feature = "fdb"))]
+            EngineKind::Fdb => {
+                return Err(StoreError::Engine(
+                    "storage.engine = \"fdb\": this binary was built without --features fdb".into(),
+                ));
+            }
         };
         Ok(Store::with_engine(engine, config.max_batch))
     }
@@ -145,5 +152,17 @@ impl Store {
     pub fn close(&self) {
         self.pipeline.stop();
         self.engine.close();
+    }
+}
+
+#[cfg(all(test, not(feature = "fdb")))]
+mod engine_choice_tests {
+    use super::*;
+
+    #[test]
+    fn the_fdb_engine_needs_a_binary_built_with_it() {
+        let config = StorageConfig { engine: EngineKind::Fdb, ..StorageConfig::default() };
+        let Err(err) = Store::open(&config, &FjallOptions::default()) else { panic!("opened an fdb store") };
+        assert!(err.to_string().contains("built without --features fdb"), "{err}");
     }
 }

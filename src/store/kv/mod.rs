@@ -29,9 +29,13 @@
 //! one to one (`get`, `get_range` with limit/reverse, `set`, `clear`, `commit` + `on_error`)
 //! by blocking on the crate's futures inside these calls.
 
+#[cfg(feature = "fdb")]
+mod fdb;
 mod fjall;
 mod journal;
 
+#[cfg(feature = "fdb")]
+pub use self::fdb::FdbEngine;
 pub use self::fjall::{FjallEngine, FjallOptions};
 
 /// One key-value pair.
@@ -86,6 +90,13 @@ pub trait WriteTx: ReadTx {
     /// Makes the writes durable (when the transaction was begun durable) and visible, or
     /// fails with [`KvError::Conflict`].
     fn commit(self: Box<Self>) -> Result<(), KvError>;
+    /// Whether a read of this transaction failed in a way that only running the whole
+    /// transaction again can cure (FDB: a retryable error such as 1007
+    /// transaction_too_old): whatever the body made of that failure, [`run`] should run it
+    /// again on a fresh transaction. Engines whose reads never fail that way keep `false`.
+    fn doomed(&self) -> bool {
+        false
+    }
 }
 
 /// One blind write.

@@ -1,5 +1,5 @@
 //! Engine conformance tests: what every [`Engine`] must do. They run against the embedded
-//! engine here; an FDB engine runs the same functions.
+//! engine, and (`--features fdb`) against FoundationDB when `FDB_CLUSTER_FILE` is set.
 
 use super::*;
 
@@ -147,6 +147,37 @@ pub fn guarded_groups_apply_only_if_their_guard_holds(engine: &dyn Engine) {
     assert_eq!(now.get(b"p").unwrap(), Some(b"p".to_vec()));
 }
 
+/// A batch bigger than one FoundationDB transaction may hold (the FDB engine splits it
+/// between groups): every group applies, and a group sees the guard key an earlier group
+/// wrote even when they land in different transactions.
+pub fn big_batches_apply_every_group(engine: &dyn Engine) {
+    let value = vec![7u8; 90_000];
+    let data = |group: u8| -> Vec<Write> {
+        (0u8..28).map(|n| Write::Set(vec![b'b', b'/', group, n], value.clone())).collect()
+    };
+    let mut first = data(0);
+    first.push(Write::Set(b"big-epoch".to_vec(), b"1".to_vec()));
+    let (second, third, fourth) = (data(1), data(2), data(3));
+    let at1 = Guard { key: b"big-epoch".to_vec(), value: Some(b"1".to_vec()) };
+    let applied = engine
+        .write(&[
+            Group { guard: None, writes: &first },
+            Group { guard: Some(&at1), writes: &second },
+            Group { guard: Some(&at1), writes: &third },
+            Group { guard: Some(&at1), writes: &fourth },
+        ])
+        .unwrap();
+    assert_eq!(applied, [true; 4]);
+    let stored = engine.snapshot().get_range(b"b/", &prefix_end(b"b/"), RangeOptions::default()).unwrap();
+    assert_eq!(stored.len(), 4 * 28);
+    assert!(stored.iter().all(|(_, v)| *v == value));
+}
+
+#[test]
+fn fjall_big_batches_apply_every_group() {
+    with_fjall(big_batches_apply_every_group);
+}
+
 #[test]
 fn fjall_guarded_groups_apply_only_if_their_guard_holds() {
     with_fjall(guarded_groups_apply_only_if_their_guard_holds);
@@ -198,4 +229,87 @@ fn fjall_data_survives_reopen() {
     let engine = FjallEngine::open(dir.path()).unwrap();
     assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()));
     assert_eq!(engine.snapshot().get(b"plain").unwrap(), Some(b"yes".to_vec()));
+}
+
+/// Runs `test` against the FoundationDB cluster that `FDB_CLUSTER_FILE` names, in a key
+/// prefix of its own (a real cluster is shared, and the tests run at once), cleared when
+/// the test ends; without the variable the test is skipped with a notice.
+#[cfg(feature = "fdb")]
+fn with_fdb(name: &str, test: impl FnOnce(&dyn Engine)) {
+    let Ok(cluster_file) = std::env::var("FDB_CLUSTER_FILE") else {
+        eprintln!("skipped fdb_{name}: FDB_CLUSTER_FILE is not set");
+        return;
+    };
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let prefix = format!("xinshi-test/{name}/{}-{nonce}/", std::process::id());
+    let engine = FdbEngine::open_in(&cluster_file, prefix.into_bytes()).unwrap();
+
+    /// Clears the test's prefix, also when the test fails.
+    struct Cleared<'e>(&'e FdbEngine);
+    impl Drop for Cleared<'_> {
+        fn drop(&mut self) {
+            let _ = run(self.0, |tx| -> Result<(), KvError> {
+                for (key, _) in tx.get_range(b"", &[0xff], RangeOptions::default())? {
+                    tx.clear(&key);
+                }
+                Ok(())
+            });
+        }
+    }
+    let _cleared = Cleared(&engine);
+    test(&engine);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_point_reads_and_writes() {
+    with_fdb("point_reads_and_writes", point_reads_and_writes);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_ordered_ranges() {
+    with_fdb("ordered_ranges", ordered_ranges);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_conflicting_read_modify_write() {
+    with_fdb("conflicting_read_modify_write", conflicting_read_modify_write);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_range_reads_conflict_with_inserts() {
+    with_fdb("range_reads_conflict_with_inserts", range_reads_conflict_with_inserts);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_blind_writes_do_not_conflict() {
+    with_fdb("blind_writes_do_not_conflict", blind_writes_do_not_conflict);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_run_retries_until_it_commits() {
+    with_fdb("run_retries_until_it_commits", run_retries_until_it_commits);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_plain_writes_apply_together() {
+    with_fdb("plain_writes_apply_together", plain_writes_apply_together);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_guarded_groups_apply_only_if_their_guard_holds() {
+    with_fdb("guarded_groups_apply_only_if_their_guard_holds", guarded_groups_apply_only_if_their_guard_holds);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_big_batches_apply_every_group() {
+    with_fdb("big_batches_apply_every_group", big_batches_apply_every_group);
 }
