@@ -8,14 +8,16 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::{ConvOp, Directory};
-use crate::error::ImError;
+use crate::error::{Code, ImError};
 use crate::gateway::outbox::Outbound;
+use crate::session::SessionMsg;
 use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
-use crate::session::token::Tokens;
+use crate::session::token::{Login, Tokens};
 use crate::signature::Nonces;
 use crate::store::kv::FjallOptions;
 use crate::store::notif::SweepCursor;
+use crate::store::token::TokenRecord;
 use crate::store::{Store, StoreError};
 
 /// How long after its expiry a temporary conversation is deleted. Until then, what its
@@ -32,6 +34,9 @@ const TEMP_SWEEP_CHUNK: usize = 256;
 /// range read of one key, and because time may jump (a test's manual clock, a corrected
 /// system clock) past an expiry the last pass waited for.
 const TEMP_SWEEP_PAUSE: Duration = Duration::from_secs(1);
+
+/// How often a node looks for kicks recorded by other processes sharing its store.
+pub const KICK_POLL: Duration = Duration::from_secs(1);
 
 /// Shared services of one server.
 pub struct Node {
@@ -76,6 +81,7 @@ impl Node {
     ) -> Result<Arc<Node>, StoreError> {
         let engine = FjallOptions { repair_journal: config.storage.repair_journal, ..engine.clone() };
         let store = Store::open(&config.storage, &engine)?;
+        let first_session = store.node_id() << 40 | 1;
         let tokens = Tokens::new(config.limits.max_session_tokens);
         let signature_ttl_ms = config.security.signature_ttl_secs as i64 * 1000;
         tokens.restore_kicks(store.kicks_since(clock.now_ms() - signature_ttl_ms)?);
@@ -91,7 +97,8 @@ impl Node {
             connections: AtomicUsize::new(0),
             convs: Directory::new(config.limits.max_conversation_actors),
             core,
-            next_session: AtomicU64::new(1),
+            // Session ids are unique among the processes sharing the store: node id above a counter.
+            next_session: AtomicU64::new(first_session),
             stopping: tokio::sync::watch::Sender::new(false),
             queries: Arc::new(tokio::sync::Semaphore::new(match config.query.max_concurrent {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
@@ -102,7 +109,39 @@ impl Node {
         });
         node.sweep_notifications();
         node.sweep_temp_conversations();
+        node.watch_kicks();
         Ok(node)
+    }
+
+    /// Sees kicks recorded by other processes sharing the store, within [`KICK_POLL`]:
+    /// revokes the client's tokens and older signatures here too, and ends its sessions on
+    /// this node that began before the kick (4115). Kicks made here are seen again, which
+    /// changes nothing. Ends with the node.
+    fn watch_kicks(self: &Arc<Self>) {
+        let node = Arc::downgrade(self);
+        let mut seen = self.now_ms();
+        self.core.spawn(async move {
+            loop {
+                tokio::time::sleep(KICK_POLL).await;
+                let Some(node) = node.upgrade() else { return };
+                // Look a little behind the newest kick seen: a kick of the same millisecond
+                // may land after the last look. Seeing one twice is harmless.
+                let after = seen.saturating_sub(KICK_POLL.as_millis() as i64);
+                let found = node.blocking(move |node| Ok(node.store.kicks_after(after)?)).await;
+                let Ok(kicks) = found else { continue };
+                let forget_after_ms = node.config.security.signature_ttl_secs as i64 * 1000;
+                for (client, at) in kicks {
+                    seen = seen.max(at);
+                    if node.tokens.revoked_at(&client).is_some_and(|known| known >= at) {
+                        continue;
+                    }
+                    node.tokens.revoke(&client, at, forget_after_ms);
+                    for session in node.presence.sessions(&client).into_iter().filter(|s| s.opened_ms <= at) {
+                        let _ = session.actor.cast(SessionMsg::Closed { code: Code::KickedByApp, reason: None });
+                    }
+                }
+            }
+        });
     }
 
     /// Deletes expired kept notifications in the background, a chunk at a time, one pass
@@ -118,8 +157,12 @@ impl Node {
                 let Some(node) = node.upgrade() else { return };
                 let before = node.now_ms().saturating_sub(ttl.as_millis() as i64);
                 // Store work runs on the blocking pool, not on the actors' threads.
+                let now = node.now_ms();
                 let swept = tokio::task::spawn_blocking(move || {
                     let swept = node.store.expire_notifications(before, &mut cursor, CHUNK);
+                    if let Err(err) = node.store.expire_tokens(now, CHUNK) {
+                        tracing::warn!(error = %err, "sweeping expired session tokens failed");
+                    }
                     (swept, cursor)
                 })
                 .await;
@@ -186,6 +229,45 @@ impl Node {
 
     pub fn core(&self) -> &tokio::runtime::Handle {
         &self.core
+    }
+
+    /// A new session token for `client`'s `login`, valid for `ttl_secs`; kept here and in
+    /// the store (any process sharing the store accepts it).
+    pub fn issue_token(&self, client: &str, login: &Login, now_ms: i64, ttl_secs: u64) -> String {
+        let token = self.tokens.issue(client, login, now_ms, ttl_secs);
+        let record = TokenRecord {
+            client: client.to_owned(),
+            issued_ms: now_ms,
+            expires_ms: now_ms + ttl_secs as i64 * 1000,
+            tag: login.tag.as_deref().map(str::to_owned),
+            device: login.device.to_string(),
+        };
+        self.store.keep_token(&token, &record);
+        token
+    }
+
+    /// The login `token` continues, if it was issued to `client` (by any process sharing the
+    /// store), has not expired, was not ended by a logout here, and no kick came after it.
+    /// Looks in the store only when this process does not know the token.
+    pub fn check_token(&self, token: &str, client: &str, now_ms: i64) -> Option<Login> {
+        if let Some(login) = self.tokens.check(token, client, now_ms) {
+            return Some(login);
+        }
+        if token.is_empty() || token.len() > 64 || self.tokens.was_revoked(token) {
+            return None;
+        }
+        let record = self.store.token(token).ok()??;
+        let kicked = self.tokens.revoked_at(client).is_some_and(|at| at >= record.issued_ms);
+        if record.client != client || record.expires_ms <= now_ms || kicked {
+            return None;
+        }
+        Some(Login { tag: record.tag.map(Into::into), device: record.device.into() })
+    }
+
+    /// Ends `token` (a logout) here and in the store.
+    pub fn revoke_token(&self, token: &str) {
+        self.tokens.revoke_token(token);
+        self.store.forget_token(token);
     }
 
     /// Hands `op` to the actor of conversation `cid`, starting it if needed.

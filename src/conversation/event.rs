@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use crate::node::Node;
 use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, ConvCommand, ConvMemberInfo, GenericCommand, JsonObjectMessage, OpType};
-use crate::store::notif::notification_write;
 
 /// `notificationType` of a notification the SDKs may replay over REST after a reconnect.
 pub const NOTIFICATION_PERMANENT: i32 = 1;
@@ -103,7 +102,7 @@ pub fn notify(node: &Arc<Node>, event: Event<'_>, recipients: Vec<String>) {
         ..push(CommandType::Conv, Some(event.op), Some(now))
     };
     let kept = event.kept(now).to_string();
-    let writes = recipients.iter().map(|r| notification_write(r, now, kept.clone())).collect();
+    let writes = recipients.iter().map(|r| node.store.notification_write(r, now, kept.clone())).collect();
     let bytes = frame::encode(&cmd);
     let online = node.clone();
     node.store.pipeline.submit(

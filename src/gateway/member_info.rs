@@ -48,9 +48,13 @@ pub async fn member_info(
         return unauthorized();
     }
     let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
-    let client = match node.tokens.client_of(token, node.now_ms()) {
-        Some(client) if query.client_id.as_ref().is_none_or(|c| *c == client) => client,
-        _ => return json_error(StatusCode::UNAUTHORIZED, 4112, "SESSION_TOKEN_EXPIRED"),
+    let now = node.now_ms();
+    let client = match &query.client_id {
+        Some(client) => node.check_token(token, client, now).map(|_| client.clone()),
+        None => node.tokens.client_of(token, now),
+    };
+    let Some(client) = client else {
+        return json_error(StatusCode::UNAUTHORIZED, 4112, "SESSION_TOKEN_EXPIRED");
     };
     let cond: Value = query.where_.as_deref().and_then(|w| serde_json::from_str(w).ok()).unwrap_or(Value::Null);
     let Some(cid) = cond.get("cid").and_then(Value::as_str).map(str::to_owned) else {

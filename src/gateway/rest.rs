@@ -36,7 +36,7 @@ pub async fn notifications(
         return unauthorized();
     }
     let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
-    if !node.tokens.is_valid(token, &query.client_id, node.now_ms()) {
+    if node.check_token(token, &query.client_id, node.now_ms()).is_none() {
         return json_error(StatusCode::UNAUTHORIZED, 4112, "SESSION_TOKEN_EXPIRED");
     }
     let query = query.into_inner();

@@ -222,7 +222,7 @@ impl Socket {
         }
         let max = self.node.config.limits.max_clients_per_socket;
         if self.clients.len() >= max {
-            self.node.tokens.revoke_token(&opening.token);
+            self.node.revoke_token(&opening.token);
             return self.send(&frame::error(cmd.i, &im_err!(InvalidLogin, "at most {max} clients on one connection")));
         }
         // A tagged login looks at the client's sessions and joins them as one step.

@@ -129,7 +129,7 @@ impl Actor for SessionActor {
             SessionMsg::Command(cmd) => Box::pin(state.dispatch(*cmd)).await,
             SessionMsg::Close { i } => {
                 // A logout: the token must not resume a session any more.
-                state.node.tokens.revoke_token(&state.token);
+                state.node.revoke_token(&state.token);
                 let reply = frame::reply(i, CommandType::Session, Some(OpType::Closed));
                 state.outbox.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
                 myself.stop(None);

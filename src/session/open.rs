@@ -68,7 +68,7 @@ pub fn check(node: &Node, cmd: &GenericCommand, origin: &Origin) -> Result<Openi
     node.rate.take(&client, Class::Other, now)?;
     let reconnect = session.r == Some(true);
     let resumed = match session.st.as_deref().filter(|_| reconnect) {
-        Some(st) => Some(node.tokens.check(st, &client, now).ok_or_else(|| im_err!(SessionTokenExpired))?),
+        Some(st) => Some(node.check_token(st, &client, now).ok_or_else(|| im_err!(SessionTokenExpired))?),
         None => None,
     };
     let login = match resumed {
@@ -86,7 +86,7 @@ pub fn check(node: &Node, cmd: &GenericCommand, origin: &Origin) -> Result<Openi
             Login { tag: tag.map(Into::into), device: device.unwrap_or_else(ids::new_session_token).into() }
         }
     };
-    let token = node.tokens.issue(&client, &login, now, node.config.limits.session_token_ttl_secs);
+    let token = node.issue_token(&client, &login, now, node.config.limits.session_token_ttl_secs);
     let since = session.last_unread_notif_time.filter(|t| *t > 0);
     Ok(Opening { client: client.into(), i: cmd.i, token, since, login, reconnect })
 }
@@ -123,6 +123,7 @@ pub fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening: &Ope
         outbox: state.outbox.clone(),
         actor: myself.clone(),
         login: opening.login.clone(),
+        opened_ms: node.now_ms(),
     };
     node.presence.register(&opening.client, entry);
 }

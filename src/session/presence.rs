@@ -24,6 +24,8 @@ pub struct SessionEntry {
     pub actor: ActorRef<SessionMsg>,
     /// Its device tag and device.
     pub login: Login,
+    /// When it logged in (a kick seen later from another process ends only older sessions).
+    pub opened_ms: i64,
 }
 
 /// Online sessions by client id, sharded to keep lock contention low.

@@ -29,7 +29,7 @@ pub fn refresh(node: &Node, client: &str, login: &Login, reply: Reply, request: 
         return reply.error(&err);
     }
     let ttl = node.config.limits.session_token_ttl_secs;
-    let token = node.tokens.issue(client, login, node.now_ms(), ttl);
+    let token = node.issue_token(client, login, node.now_ms(), ttl);
     reply.send(GenericCommand {
         session_message: Some(SessionCommand { st: Some(token), st_ttl: Some(ttl as i32), ..Default::default() }),
         ..frame::command(CommandType::Session, Some(OpType::Refreshed))

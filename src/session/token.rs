@@ -11,9 +11,12 @@
 //! `limits.max_session_tokens`: past it the oldest tokens are forgotten, and their clients
 //! get 4112 on a reconnect and log in afresh (the SDKs do this by themselves).
 //!
-//! Tokens are kept in memory: after a restart every token is unknown, the client gets 4112
-//! and the SDKs open a fresh session. Kicks are also stored ([`crate::store::kick`]) and read
-//! back at start, so a restart does not revive signatures a kick voided.
+//! This table is the process's cache. Every token is also kept in the store
+//! ([`crate::store::token`]), so a token handed out by another process sharing the store,
+//! or before a restart, or forgotten here past the bound, is still accepted: `Node::check_token`
+//! looks there when the table does not know it, unless this process ended it or a kick
+//! came after it. Kicks are also stored ([`crate::store::kick`]) and read back at start and
+//! by every process while it runs, so no process revives signatures a kick voided.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -49,6 +52,8 @@ struct Grants {
 /// Live tokens of this node (at most `max` of them), and when each kicked client was kicked.
 pub struct Tokens {
     grants: Mutex<Grants>,
+    /// Tokens ended here lately, newest last (at most `max`).
+    revoked: Mutex<VecDeque<Arc<str>>>,
     kicked: Mutex<HashMap<String, i64>>,
     max: usize,
 }
@@ -62,7 +67,7 @@ impl Default for Tokens {
 impl Tokens {
     /// A token table that keeps at most `max` tokens: past it the oldest are forgotten.
     pub fn new(max: usize) -> Self {
-        Tokens { grants: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
+        Tokens { grants: Mutex::default(), revoked: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
     }
 
     /// A new token for `client`'s `login`, valid for `ttl_secs`.
@@ -111,6 +116,16 @@ impl Tokens {
     /// Ends one token (the client logged out with `session/close`).
     pub fn revoke_token(&self, token: &str) {
         self.grants.lock().by_token.remove(token);
+        let mut revoked = self.revoked.lock();
+        if revoked.len() >= self.max {
+            revoked.pop_front();
+        }
+        revoked.push_back(token.into());
+    }
+
+    /// Whether this process ended `token` (its removal from the store may not have landed).
+    pub fn was_revoked(&self, token: &str) -> bool {
+        self.revoked.lock().iter().any(|t| &**t == token)
     }
 
     /// Number of live tokens held.

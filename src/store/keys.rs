@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `("conv", cid)` | [`ConvRecord`](super::records::ConvRecord) |
 //! | `("own", cid)` | the owner epoch, u64 big-endian ([`owner`](super::owner)) |
+//! | `("node",)` | the last node id handed out, u64 big-endian |
+//! | `("st", token)`, `("stx", expiresMs, token)` | session tokens ([`token`](super::token)) |
 //! | `("uniq", uniqueId)` | cid of the unique conversation with that member set |
 //! | `("tmpu", uniqueId)` | cid of the newest temporary conversation with that member set ([`temp`](super::temp)) |
 //! | `("tmpx", expiresMs, cid)` | empty: temporary conversation cid expires then (the sweep's index) |
@@ -20,6 +22,11 @@ use super::tuple::Tuple;
 
 pub fn conv(cid: &str) -> Vec<u8> {
     Tuple::new().str("conv").str(cid).into_bytes()
+}
+
+/// The last node id handed out ([`Store::node_id`](super::Store::node_id)).
+pub fn node_ids() -> Vec<u8> {
+    Tuple::new().str("node").into_bytes()
 }
 
 pub fn owner(cid: &str) -> Vec<u8> {

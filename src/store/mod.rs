@@ -21,6 +21,7 @@ pub mod owner;
 pub mod pipeline;
 pub mod records;
 pub mod temp;
+pub mod token;
 pub mod tuple;
 
 use std::path::Path;
@@ -63,6 +64,10 @@ pub struct Store {
     pub pipeline: Pipeline,
     /// Why the engine failed for good, once it has (see [`Store::failure`]).
     failure: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// This process's id among the processes sharing the store ([`Store::node_id`]).
+    node_id: u64,
+    /// Kept notifications written by this process (see [`Store::notification_write`]).
+    notifications: std::sync::atomic::AtomicU64,
     /// Test hook: transactions on this conversation's record take this long.
     slow: parking_lot::Mutex<Option<(String, std::time::Duration)>>,
 }
@@ -106,7 +111,19 @@ impl Store {
             hook_pipeline.fail(why);
             hook_failure.send_replace(Some(why.to_owned()));
         }));
-        Store { engine, pipeline, failure, slow: parking_lot::Mutex::new(None) }
+        let mut store = Store {
+            engine,
+            pipeline,
+            failure,
+            node_id: 0,
+            notifications: Default::default(),
+            slow: parking_lot::Mutex::new(None),
+        };
+        store.node_id = store.allocate_node_id().unwrap_or_else(|err| {
+            tracing::error!(error = %err, "no node id from the store; using a random one");
+            rand::random::<u32>() as u64
+        });
+        store
     }
 
     /// Becomes `Some(why)` when the engine fails for good (a journal write or fsync failed,
@@ -120,6 +137,22 @@ impl Store {
     #[doc(hidden)]
     pub fn inject_fault(&self, stall: std::time::Duration) -> bool {
         self.engine.inject_fault(stall)
+    }
+
+    /// This process's id among those sharing the store: counted up in the store each time a
+    /// store is opened (24 bits are used where it is packed into keys and session ids).
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    fn allocate_node_id(&self) -> Result<u64, StoreError> {
+        let key = keys::node_ids();
+        kv::run(self.engine(), |tx| {
+            let last = tx.get(&key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map_or(0, u64::from_be_bytes);
+            let next = last + 1;
+            tx.set(&key, &next.to_be_bytes());
+            Ok::<_, StoreError>(next & 0xff_ffff)
+        })
     }
 
     /// Test hook: every transaction that changes the record of `cid` (membership, settings,

@@ -2,30 +2,32 @@
 //! missed while offline, replayed through `GET /1.1/rtm/notifications`.
 //!
 //! Key `("ntf", clientId, serverTs, n)`; the value is the notification as the REST endpoint
-//! returns it (JSON text). `n` tells apart notifications of the same millisecond.
+//! returns it (JSON text). `n` tells apart notifications of the same millisecond: the
+//! writing process's node id above its own counter.
 //!
 //! Notifications live `limits.notification_ttl_secs` (30 days): older ones are not returned,
 //! and [`Store::expire_notifications`] deletes them a chunk at a time in the background.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::kv::{self, RangeOptions, prefix_end};
 use super::pipeline::Write;
 use super::tuple::{Tuple, Unpack};
 use super::{Store, StoreError};
 
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
 fn key(client: &str, server_ts: i64, n: u64) -> Vec<u8> {
     Tuple::new().str("ntf").str(client).u64(server_ts.max(0) as u64).u64(n).into_bytes()
 }
 
-/// The write that keeps notification `body` (JSON text) for `client`.
-pub fn notification_write(client: &str, server_ts: i64, body: String) -> Write {
-    Write::Set(key(client, server_ts, NEXT.fetch_add(1, Ordering::Relaxed)), body.into_bytes())
-}
-
 impl Store {
+    /// The write that keeps notification `body` (JSON text) for `client`. `n` is this
+    /// process's node id ([`Store::node_id`]) above a counter, so processes sharing the store
+    /// never write the same key.
+    pub fn notification_write(&self, client: &str, server_ts: i64, body: String) -> Write {
+        let n = self.node_id() << 40 | (self.notifications.fetch_add(1, Ordering::Relaxed) & ((1 << 40) - 1));
+        Write::Set(key(client, server_ts, n), body.into_bytes())
+    }
+
     /// `client`'s notifications with `serverTs > after`, oldest first, at most `limit`.
     /// The flag says whether more follow.
     pub fn notifications(&self, client: &str, after: i64, limit: usize) -> Result<(Vec<String>, bool), StoreError> {
@@ -96,7 +98,7 @@ mod tests {
         for (client, ts, body) in
             [("bob", 10, "a"), ("bob", 20, "b"), ("bob", 20, "c"), ("bob", 30, "d"), ("bobby", 15, "x")]
         {
-            if let Write::Set(k, v) = notification_write(client, ts, body.into()) {
+            if let Write::Set(k, v) = store.notification_write(client, ts, body.into()) {
                 tx.set(&k, &v);
             }
         }

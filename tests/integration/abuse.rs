@@ -211,8 +211,10 @@ async fn hardening_7_logout_ends_the_token_and_the_table_is_bounded() {
     }
     assert!(server.node().tokens.len() <= 50, "{} tokens kept", server.node().tokens.len());
     println!("RSS after 200 logins with 50 tokens kept: {:+} KiB", rss_kib() as i64 - before as i64);
+    // The oldest left the in-memory table, but tokens are also kept in the store (so any
+    // process sharing it accepts them): it still resumes.
     let (client, st) = first.unwrap();
-    assert_eq!(error_code(&again.request(resume(&client, &st)).await), 4112, "the oldest was forgotten");
+    assert_eq!(again.request(resume(&client, &st)).await.op, Some(OpType::Opened as i32), "found in the store");
     let (client, st) = last.unwrap();
     assert_eq!(again.request(resume(&client, &st)).await.op, Some(OpType::Opened as i32));
     server.stop().await;

@@ -1,7 +1,7 @@
-//! Acknowledged messages survive a restart.
+//! What survives a restart: acknowledged messages, and session tokens.
 
 use crate::client::*;
-use xinshi::protocol::CommandType;
+use xinshi::protocol::{CommandType, OpType, frame};
 
 #[tokio::test]
 async fn acknowledged_messages_are_in_history_after_a_restart() {
@@ -31,5 +31,44 @@ async fn acknowledged_messages_are_in_history_after_a_restart() {
     assert_eq!(unique, cid, "the unique index survives too");
     let history = bob.request(logs(&cid, |q| q.l = Some(100))).await;
     assert_eq!(log_texts(&history).len(), 31);
+    server.stop().await;
+}
+
+/// Tokens live in the store (issue 11, point 6): a reconnect with `st` works after a
+/// restart, as it does on any process sharing the store; a logout or a kick still ends it.
+#[tokio::test]
+async fn session_tokens_outlive_a_restart_but_not_a_logout_or_a_kick() {
+    let mut server = TestServer::start();
+    let mut alice = Client::connect(&server).await;
+    let kept = alice.request(open("alice")).await.session_message.unwrap().st.unwrap();
+    let mut bob = Client::connect(&server).await;
+    let ended = bob.request(open("bob")).await.session_message.unwrap().st.unwrap();
+    let mut close = frame::command(CommandType::Session, Some(OpType::Close));
+    close.peer_id = Some("bob".into());
+    bob.request(close).await;
+    let mut carol = Client::connect(&server).await;
+    let kicked = carol.request(open("carol")).await.session_message.unwrap().st.unwrap();
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/1.2/rtm/clients/carol/kick",
+        &master_headers(&server).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    server.restart().await;
+
+    let resume = |client: &str, st: &str| {
+        let mut cmd = open(client);
+        let session = cmd.session_message.as_mut().unwrap();
+        (session.r, session.st) = (Some(true), Some(st.to_owned()));
+        cmd
+    };
+    let mut socket = Client::connect(&server).await;
+    assert_eq!(socket.request(resume("alice", &kept)).await.op, Some(OpType::Opened as i32), "kept across the restart");
+    assert_eq!(error_code(&socket.request(resume("bob", &ended)).await), 4112, "logged out");
+    assert_eq!(error_code(&socket.request(resume("carol", &kicked)).await), 4112, "kicked");
+    assert_eq!(error_code(&socket.request(resume("dave", &kept)).await), 4112, "another client's token");
     server.stop().await;
 }
