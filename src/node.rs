@@ -13,6 +13,7 @@ use crate::gateway::outbox::Outbound;
 use crate::session::SessionMsg;
 use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
+use crate::session::supervisor::{SessionSupervisor, SessionSupervisorMsg};
 use crate::session::token::{Login, Tokens};
 use crate::signature::Nonces;
 use crate::store::kv::FjallOptions;
@@ -53,6 +54,12 @@ pub struct Node {
     /// Login-signature nonces already used.
     pub nonces: Nonces,
     pub convs: Directory,
+    /// The supervisor every session actor is linked to.
+    pub sessions: std::sync::OnceLock<ractor::ActorRef<SessionSupervisorMsg>>,
+    /// Test hook: the next command of this client's session actors panics. Not reachable by
+    /// clients.
+    #[doc(hidden)]
+    pub session_fail_point: parking_lot::Mutex<Option<String>>,
     /// Open WebSockets (see `limits.max_connections`).
     pub connections: AtomicUsize,
     /// The runtime conversation actors run on (not an HTTP worker's).
@@ -96,6 +103,8 @@ impl Node {
             nonces: Nonces::new(config.security.max_remembered_nonces),
             connections: AtomicUsize::new(0),
             convs: Directory::new(config.limits.max_conversation_actors),
+            sessions: std::sync::OnceLock::new(),
+            session_fail_point: parking_lot::Mutex::new(None),
             core,
             // Session ids are unique among the processes sharing the store: node id above a counter.
             next_session: AtomicU64::new(first_session),
@@ -107,6 +116,13 @@ impl Node {
             outbound: Outbound::new(config.limits.outbound_total_bytes),
             config,
         });
+        {
+            let _runtime = node.core.enter();
+            let (supervisor, _) =
+                ractor::ActorRuntime::spawn_instant(None, SessionSupervisor, Arc::downgrade(&node))
+                    .map_err(|e| StoreError::Engine(format!("cannot start the session supervisor: {e}")))?;
+            let _ = node.sessions.set(supervisor);
+        }
         node.sweep_notifications();
         node.sweep_temp_conversations();
         node.watch_kicks();

@@ -238,7 +238,8 @@ impl Socket {
         let outbox = Outbox::new(self.conn.clone(), client.clone());
         let id = self.node.next_session_id();
         let args = SessionArgs { node: self.node.clone(), outbox, id, open: opening, origin: self.origin.clone() };
-        match Actor::spawn(None, SessionActor, args).await {
+        let supervisor = self.node.sessions.get().expect("started with the node").get_cell();
+        match Actor::spawn_linked(None, SessionActor, args, supervisor).await {
             Ok((actor, _)) => {
                 self.clients.push(Client { id: client, actor });
                 self.logged_in = true;

@@ -17,6 +17,7 @@ pub mod presence;
 pub mod query;
 pub mod rate;
 pub mod reply;
+pub mod supervisor;
 pub mod token;
 
 use std::sync::Arc;
@@ -206,6 +207,9 @@ impl SessionState {
     /// Answers or forwards one command of the client.
     async fn dispatch(&mut self, cmd: GenericCommand) {
         let reply = self.reply(cmd.i);
+        if self.node.session_fail_point.lock().as_deref() == Some(&*self.client) {
+            panic!("fail point: session of {}", self.client);
+        }
         let op = cmd.op.and_then(|op| OpType::try_from(op).ok());
         let node = &self.node;
         let kind = cmd.cmd.and_then(|c| CommandType::try_from(c).ok());

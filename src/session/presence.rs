@@ -71,6 +71,23 @@ impl Presence {
         }
     }
 
+    /// Removes the session whose actor is `actor`, wherever it is (its actor failed).
+    pub fn remove_actor(&self, actor: ractor::ActorId) {
+        for shard in &self.shards {
+            let mut shard = shard.write();
+            let client =
+                shard.iter().find(|(_, e)| e.iter().any(|s| s.actor.get_id() == actor)).map(|(c, _)| c.clone());
+            if let Some(client) = client {
+                let entries = shard.get_mut(&client).expect("just found");
+                entries.retain(|s| s.actor.get_id() != actor);
+                if entries.is_empty() {
+                    shard.remove(&client);
+                }
+                return;
+            }
+        }
+    }
+
     /// Calls `f` for each online session of `client`.
     pub fn for_each(&self, client: &str, mut f: impl FnMut(&SessionEntry)) {
         if let Some(entries) = self.shard(client).read().get(client) {

@@ -86,3 +86,33 @@ async fn a_panicking_conversation_actor_restarts_from_the_store() {
     assert_eq!(pushed, ["before", "after"]);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_panicking_session_actor_leaves_presence_and_the_socket_carries_on() {
+    let server = TestServer::start_with(no_rate_limits);
+    let mut alice = Client::login(&server, "alice").await;
+    let mut bob = Client::login(&server, "bob").await;
+    let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
+    let online = |peers: &[&str]| GenericCommand {
+        session_message: Some(SessionCommand {
+            session_peer_ids: peers.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..frame::command(CommandType::Session, Some(OpType::Query))
+    };
+    assert_eq!(alice.request(online(&["bob"])).await.session_message.unwrap().online_session_peer_ids, ["bob"]);
+
+    *server.node().session_fail_point.lock() = Some("bob".into());
+    let i = bob.send_request(direct(&cid, "boom", None)).await;
+    assert_eq!(error_code(&bob.reply_to(i).await), 4200, "the command it was handling is answered");
+    *server.node().session_fail_point.lock() = None;
+    // It left presence (no post_stop ran: the supervisor did it).
+    eventually("bob is offline", || !server.node().presence.is_online("bob")).await;
+    assert!(alice.request(online(&["bob"])).await.session_message.unwrap().online_session_peer_ids.is_empty());
+    // The socket answers for the dead session with 4105, and a new login works on it.
+    assert_eq!(error_code(&bob.request(direct(&cid, "hello?", None)).await), 4105);
+    assert_eq!(bob.request(open("bob")).await.op, Some(OpType::Opened as i32));
+    acked(&alice.request(direct(&cid, "welcome back", None)).await);
+    assert_eq!(bob.next_push_of(CommandType::Direct).await.direct_message.unwrap().msg.unwrap(), "welcome back");
+    server.stop().await;
+}
