@@ -82,6 +82,9 @@ pub struct StorageConfig {
     pub engine: EngineKind,
     /// For `postgres`: a libpq-style URL, e.g. `postgres://xinshi:secret@db:5432/xinshi`.
     pub postgres_url: String,
+    /// For `postgres`: most connections this process opens (opened on demand). A
+    /// transaction or snapshot holds one until it ends; the commit pipeline needs one.
+    pub postgres_connections: usize,
     /// For `fdb`: the cluster file; empty means FoundationDB's default.
     pub fdb_cluster_file: String,
     /// Directory of the embedded store; created if missing.
@@ -195,11 +198,23 @@ impl Default for AppConfig {
     }
 }
 
+impl StorageConfig {
+    /// Where the data is, for messages: the data directory, or the engine's name.
+    pub fn location(&self) -> String {
+        match self.engine {
+            EngineKind::Embedded => self.data_dir.display().to_string(),
+            EngineKind::Postgres => "PostgreSQL (storage.postgres_url)".into(),
+            EngineKind::Fdb => "FoundationDB (storage.fdb_cluster_file)".into(),
+        }
+    }
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             engine: EngineKind::Embedded,
             postgres_url: String::new(),
+            postgres_connections: 8,
             fdb_cluster_file: String::new(),
             data_dir: PathBuf::from("./data"),
             max_batch: 1024,

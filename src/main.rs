@@ -62,9 +62,9 @@ fn serve(config_path: Option<PathBuf>, repair: bool) -> Result<Option<String>, B
         batch_scheduling();
     }
     let app_id = config.app.id.clone();
-    let data_dir = config.storage.data_dir.clone();
+    let data_dir = config.storage.location();
     let server = Server::start(config)?;
-    println!("xinshi is listening on {} (data in {})", server.addr(), data_dir.display());
+    println!("xinshi is listening on {} (data in {data_dir})", server.addr());
     if let Some(tls) = server.tls_addr() {
         println!("xinshi is listening with TLS on {tls}");
     }

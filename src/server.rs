@@ -142,7 +142,7 @@ impl Server {
             let node = match Node::open_with(config.clone(), clock, core.handle().clone(), &engine) {
                 Ok(node) => node,
                 Err(err) => {
-                    let dir = config.storage.data_dir.display();
+                    let dir = config.storage.location();
                     let _ = ready_tx.send(Err(io::Error::other(format!("cannot open the store in {dir}: {err}"))));
                     return Ok(());
                 }

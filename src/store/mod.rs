@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use crate::config::{EngineKind, StorageConfig};
 
-use self::kv::{Engine, FjallEngine, FjallOptions, KvError};
+use self::kv::{Engine, FjallEngine, FjallOptions, KvError, PgEngine};
 use self::pipeline::Pipeline;
 
 /// Store failures.
@@ -89,7 +89,7 @@ impl Store {
     pub fn open(config: &StorageConfig, options: &FjallOptions) -> Result<Store, StoreError> {
         let engine: Arc<dyn Engine> = match config.engine {
             EngineKind::Embedded => Arc::new(FjallEngine::open_with(&config.data_dir, options)?),
-            EngineKind::Postgres => return Err(StoreError::Engine("the postgres engine is not built yet".into())),
+            EngineKind::Postgres => Arc::new(PgEngine::open(&config.postgres_url, config.postgres_connections)?),
             #[cfg(feature = "fdb")]
             EngineKind::Fdb => Arc::new(kv::FdbEngine::open(&config.fdb_cluster_file)?),
             #[cfg(not(feature = "fdb"))]

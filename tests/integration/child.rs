@@ -8,21 +8,33 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::client::{APP_ID, WAIT};
+use crate::client::{APP_ID, WAIT, fresh_database, postgres_admin_url};
 
 /// `xinshi serve` on an ephemeral 127.0.0.1 port, killed when dropped.
 pub struct ChildServer {
     child: Child,
     pub addr: String,
     _dir: Option<tempfile::TempDir>,
+    /// On PostgreSQL: the admin URL and the URL of the server's database.
+    pg: Option<(String, String)>,
 }
 
 impl ChildServer {
-    /// On a temporary data directory, with `env` (`XINSHI_*`) on top of the test defaults.
+    /// On a temporary data directory (or a fresh database when the tests run on
+    /// PostgreSQL), with `env` (`XINSHI_*`) on top of the test defaults.
     pub fn start(env: &[(&str, &str)]) -> ChildServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut server = ChildServer::start_on(&dir.path().join("data"), env, || Ok(()));
+        let pg = postgres_admin_url().map(|admin| {
+            let url = fresh_database(&admin);
+            (admin, url)
+        });
+        let mut env = env.to_vec();
+        if let Some((_, url)) = &pg {
+            env.extend([("XINSHI_STORAGE_ENGINE", "postgres"), ("XINSHI_STORAGE_POSTGRES_URL", url.as_str())]);
+        }
+        let mut server = ChildServer::start_on(&dir.path().join("data"), &env, || Ok(()));
         server._dir = Some(dir);
+        server.pg = pg;
         server
     }
 
@@ -64,7 +76,7 @@ impl ChildServer {
         };
         // Keep the pipe drained.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        ChildServer { child, addr, _dir: None }
+        ChildServer { child, addr, _dir: None, pg: None }
     }
 
     pub fn ws_url(&self) -> String {
@@ -102,5 +114,8 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((admin, url)) = &self.pg {
+            let _ = xinshi::store::kv::drop_test_database(admin, url);
+        }
     }
 }

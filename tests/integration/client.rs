@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use xinshi::clock::{Clock, SystemClock};
-use xinshi::config::Config;
+use xinshi::config::{Config, EngineKind};
 use xinshi::protocol::frame;
 use xinshi::protocol::*;
 use xinshi::server::Server;
@@ -30,6 +30,37 @@ pub struct TestServer {
     _dir: tempfile::TempDir,
     pub config: Config,
     clock: Arc<dyn Clock>,
+    /// On PostgreSQL: the admin URL the server's database was created through.
+    pg_admin: Option<String>,
+}
+
+/// The admin URL of the PostgreSQL server the tests run against when
+/// `XINSHI_TEST_ENGINE=postgres` (tests/run runs the integration tests once per engine);
+/// `None` for the embedded engine.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("XINSHI_TEST_ENGINE").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("XINSHI_TEST_POSTGRES_URL")
+                .expect("XINSHI_TEST_ENGINE=postgres needs XINSHI_TEST_POSTGRES_URL (tests/run starts a PostgreSQL)"),
+        ),
+        Ok("embedded") | Err(_) => None,
+        Ok(other) => panic!("XINSHI_TEST_ENGINE={other}: expected embedded or postgres"),
+    }
+}
+
+/// For tests about the embedded engine itself (its journal, its files, its fault hooks):
+/// true, with a notice, when the tests run on PostgreSQL; the test then returns.
+pub fn embedded_only(test: &str) -> bool {
+    let skip = postgres_admin_url().is_some();
+    if skip {
+        eprintln!("{test}: skipped on PostgreSQL (a test of the embedded engine)");
+    }
+    skip
+}
+
+/// A fresh database on the test PostgreSQL server: its URL.
+pub fn fresh_database(admin: &str) -> String {
+    xinshi::store::kv::create_test_database(admin).expect("create a test database")
 }
 
 impl TestServer {
@@ -50,9 +81,15 @@ impl TestServer {
         config.server.core_threads = 2;
         config.app.id = APP_ID.into();
         config.storage.data_dir = dir.path().join("data");
+        let pg_admin = postgres_admin_url();
+        if let Some(admin) = &pg_admin {
+            config.storage.engine = EngineKind::Postgres;
+            config.storage.postgres_url = fresh_database(admin);
+            config.storage.postgres_connections = 4;
+        }
         adjust(&mut config);
         let server = Server::start_with_clock(config.clone(), clock.clone()).expect("server starts");
-        TestServer { server: Some(server), _dir: dir, config, clock }
+        TestServer { server: Some(server), _dir: dir, config, clock, pg_admin }
     }
 
     pub fn ws_url(&self) -> String {
@@ -78,6 +115,15 @@ impl TestServer {
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        drop(self.server.take());
+        if let Some(admin) = &self.pg_admin {
+            let _ = xinshi::store::kv::drop_test_database(admin, &self.config.storage.postgres_url);
         }
     }
 }

@@ -82,6 +82,9 @@ async fn history(server: &Server, cid: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn hardening_journal_torn_tail_is_recovered() {
+    if embedded_only("hardening_journal_torn_tail_is_recovered") {
+        return;
+    }
     let mut server = TestServer::start_with(no_rate_limits);
     let (cid, sent) = write_and_stop(&mut server, 40, usize::MAX).await;
     let dir = server.config.storage.data_dir.clone();
@@ -102,6 +105,9 @@ async fn hardening_journal_torn_tail_is_recovered() {
 
 #[tokio::test]
 async fn hardening_journal_damaged_at_the_start_refuses_unless_repaired() {
+    if embedded_only("hardening_journal_damaged_at_the_start_refuses_unless_repaired") {
+        return;
+    }
     let mut server = TestServer::start_with(no_rate_limits);
     let (cid, _) = write_and_stop(&mut server, 20, usize::MAX).await;
     let dir = server.config.storage.data_dir.clone();
@@ -131,6 +137,9 @@ async fn hardening_journal_damaged_at_the_start_refuses_unless_repaired() {
 
 #[tokio::test]
 async fn hardening_journal_deleted_refuses_unless_repaired() {
+    if embedded_only("hardening_journal_deleted_refuses_unless_repaired") {
+        return;
+    }
     let mut server = TestServer::start_with(no_rate_limits);
     let (cid, sent) = write_and_stop(&mut server, 20, 10).await;
     let dir = server.config.storage.data_dir.clone();
@@ -179,6 +188,9 @@ fn newest_manifest(dir: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn hardening_journal_damaged_table_or_manifest_still_refuses() {
+    if embedded_only("hardening_journal_damaged_table_or_manifest_still_refuses") {
+        return;
+    }
     for target in ["table", "manifest"] {
         let mut server = TestServer::start_with(no_rate_limits);
         write_and_stop(&mut server, 20, 10).await;

@@ -39,6 +39,9 @@ async fn replies(client: &mut Client, mut pending: Vec<i32>) -> (Vec<GenericComm
 
 #[tokio::test]
 async fn hardening_store_failure_answers_every_pending_send_and_stops_the_server() {
+    if embedded_only("hardening_store_failure_answers_every_pending_send_and_stops_the_server") {
+        return;
+    }
     let server = TestServer::start_with(no_rate_limits);
     let mut clients = Vec::new();
     for name in ["alice", "bob", "carol", "dave"] {
@@ -106,6 +109,9 @@ async fn login(url: &str, client_id: &str) -> Client {
 
 #[tokio::test]
 async fn hardening_connection_cap_follows_the_file_limit() {
+    if embedded_only("hardening_connection_cap_follows_the_file_limit") {
+        return;
+    }
     const FILES: u64 = 256;
     let dir = tempfile::tempdir().unwrap();
     let server = ChildServer::start_on(dir.path(), &[], || set_limit(libc::RLIMIT_NOFILE, FILES));
@@ -167,6 +173,9 @@ fn journal_data_end(dir: &Path) -> u64 {
 
 #[tokio::test]
 async fn hardening_store_io_error_exits_70_and_loses_nothing_acknowledged() {
+    if embedded_only("hardening_store_io_error_exits_70_and_loses_nothing_acknowledged") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cid = {

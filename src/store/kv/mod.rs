@@ -33,10 +33,14 @@
 mod fdb;
 mod fjall;
 mod journal;
+pub(crate) mod postgres;
 
 #[cfg(feature = "fdb")]
 pub use self::fdb::FdbEngine;
 pub use self::fjall::{FjallEngine, FjallOptions};
+pub use self::postgres::PgEngine;
+#[doc(hidden)]
+pub use self::postgres::{create_test_database, drop_test_database};
 
 /// One key-value pair.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -90,10 +94,12 @@ pub trait WriteTx: ReadTx {
     /// Makes the writes durable (when the transaction was begun durable) and visible, or
     /// fails with [`KvError::Conflict`].
     fn commit(self: Box<Self>) -> Result<(), KvError>;
-    /// Whether a read of this transaction failed in a way that only running the whole
-    /// transaction again can cure (FDB: a retryable error such as 1007
-    /// transaction_too_old): whatever the body made of that failure, [`run`] should run it
-    /// again on a fresh transaction. Engines whose reads never fail that way keep `false`.
+    /// Whether the transaction can no longer commit because of a conflict an engine found
+    /// before the commit: PostgreSQL reports a serialization failure on any statement, after
+    /// which the transaction is aborted; FoundationDB a retryable error on a read (1007
+    /// transaction_too_old, …). Its reads then return [`KvError::Conflict`]; [`run`] asks
+    /// this after the body returned, whatever it returned, and runs the body again on a
+    /// fresh transaction. Engines that find conflicts only at commit keep the default.
     fn doomed(&self) -> bool {
         false
     }
@@ -160,6 +166,11 @@ const MAX_ATTEMPTS: usize = 100;
 
 /// Runs `body` in a durable transaction and commits it, running it again from the start
 /// on conflict. `body` must have no side effects besides the transaction.
+///
+/// A conflict is found either at commit ([`WriteTx::commit`] fails with
+/// [`KvError::Conflict`]) or earlier, by a read that fails with it: `body` may then return
+/// any error of its own type `E` (which `run` cannot look into), so `run` asks the
+/// transaction instead ([`WriteTx::doomed`]) and retries whatever `body` returned.
 pub fn run<T, E>(engine: &dyn Engine, mut body: impl FnMut(&mut dyn WriteTx) -> Result<T, E>) -> Result<T, E>
 where
     E: From<KvError>,
@@ -168,7 +179,14 @@ where
     loop {
         attempt += 1;
         let mut tx = engine.begin(true)?;
-        let value = body(tx.as_mut())?;
+        let result = body(tx.as_mut());
+        if tx.doomed() {
+            if attempt < MAX_ATTEMPTS {
+                continue;
+            }
+            return Err(KvError::Conflict.into());
+        }
+        let value = result?;
         match tx.commit() {
             Ok(()) => return Ok(value),
             Err(KvError::Conflict) if attempt < MAX_ATTEMPTS => continue,

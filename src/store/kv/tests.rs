@@ -1,5 +1,8 @@
 //! Engine conformance tests: what every [`Engine`] must do. They run against the embedded
-//! engine, and (`--features fdb`) against FoundationDB when `FDB_CLUSTER_FILE` is set.
+//! engine, PostgreSQL (see [`with_pg`]), and (`--features fdb`) FoundationDB when
+//! `FDB_CLUSTER_FILE` is set.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::*;
 
@@ -7,6 +10,26 @@ fn with_fjall(test: impl FnOnce(&dyn Engine)) {
     let dir = tempfile::tempdir().unwrap();
     let engine = FjallEngine::open(dir.path()).unwrap();
     test(&engine);
+}
+
+/// Runs `test` on a fresh database of the PostgreSQL server at `XINSHI_TEST_POSTGRES_URL`
+/// (an admin URL: the test creates and drops a database). Without it the test prints a
+/// notice and passes, unless `XINSHI_TEST_POSTGRES_REQUIRED=1` (tests/run sets both).
+fn with_pg(name: &str, test: impl FnOnce(&dyn Engine)) {
+    let Some(admin) = std::env::var("XINSHI_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+        assert!(
+            std::env::var("XINSHI_TEST_POSTGRES_REQUIRED").as_deref() != Ok("1"),
+            "{name}: set XINSHI_TEST_POSTGRES_URL (tests/run starts a PostgreSQL)"
+        );
+        eprintln!("{name}: skipped, XINSHI_TEST_POSTGRES_URL is not set (tests/run starts a PostgreSQL)");
+        return;
+    };
+    let url = create_test_database(&admin).unwrap();
+    {
+        let engine = PgEngine::open(&url, 4).unwrap();
+        test(&engine);
+    }
+    drop_test_database(&admin, &url).unwrap();
 }
 
 fn put(engine: &dyn Engine, pairs: &[(&[u8], &[u8])]) {
@@ -61,7 +84,39 @@ pub fn conflicting_read_modify_write(engine: &dyn Engine) {
     assert!(matches!(t2.commit(), Err(KvError::Conflict)));
 }
 
+/// Keys are ordered bytewise: 0x00 and 0xff bytes, and a key before its extensions.
+pub fn keys_order_bytewise(engine: &dyn Engine) {
+    let keys: [&[u8]; 9] =
+        [b"o", b"o\x00", b"o\x00\x00", b"o\x00\x01", b"o\x01", b"o\x7f", b"o\x80", b"o\xff", b"o\xff\x00"];
+    let mut shuffled = keys;
+    shuffled.reverse();
+    put(engine, &shuffled.iter().map(|k| (*k, *k)).collect::<Vec<_>>());
+    let snap = engine.snapshot();
+    let all = snap.get_range(b"o", b"p", RangeOptions::default()).unwrap();
+    assert_eq!(all.iter().map(|(k, _)| k.as_slice()).collect::<Vec<_>>(), keys);
+    let back = snap.get_range(b"o\x00", b"o\xff", RangeOptions::backward(3)).unwrap();
+    assert_eq!(back.iter().map(|(k, _)| k.as_slice()).collect::<Vec<_>>(), [keys[6], keys[5], keys[4]]);
+    assert_eq!(snap.get(b"o\xff\x00").unwrap(), Some(b"o\xff\x00".to_vec()));
+}
+
+/// Two transactions that each read the same empty range and insert a different key into
+/// it (the unique index's create-if-absent) cannot both commit.
 pub fn range_reads_conflict_with_inserts(engine: &dyn Engine) {
+    let mut t1 = engine.begin(true).unwrap();
+    let mut t2 = engine.begin(true).unwrap();
+    assert!(t1.get_range(b"idx/", &prefix_end(b"idx/"), RangeOptions::default()).unwrap().is_empty());
+    assert!(t2.get_range(b"idx/", &prefix_end(b"idx/"), RangeOptions::default()).unwrap().is_empty());
+    t1.set(b"idx/x", b"1");
+    t2.set(b"idx/y", b"1");
+    t1.commit().unwrap();
+    assert!(matches!(t2.commit(), Err(KvError::Conflict)));
+}
+
+/// FoundationDB's and fjall's optimistic rule, stronger than serializability: a
+/// transaction whose read range another transaction inserted into after its snapshot
+/// fails, even though it could be ordered before that insert. PostgreSQL does not do this
+/// (see the postgres module); the domain code relies only on serializability.
+pub fn optimistic_range_reads_conflict_with_any_insert(engine: &dyn Engine) {
     let mut reader = engine.begin(true).unwrap();
     assert!(reader.get_range(b"idx/", &prefix_end(b"idx/"), RangeOptions::default()).unwrap().is_empty());
     put(engine, &[(b"idx/x", b"1")]);
@@ -95,6 +150,87 @@ pub fn run_retries_until_it_commits(engine: &dyn Engine) {
     assert_eq!(result.unwrap(), 11);
     assert_eq!(attempts, 2);
     assert_eq!(engine.snapshot().get(b"n").unwrap(), Some(vec![11]));
+}
+
+/// An error type [`run`] cannot look into.
+#[derive(Debug)]
+pub struct Opaque;
+
+impl From<KvError> for Opaque {
+    fn from(_: KvError) -> Opaque {
+        Opaque
+    }
+}
+
+/// A conflict that an engine reports on a read (PostgreSQL, once the transaction's own
+/// write of a key another transaction changed is sent) makes [`run`] retry, whatever error
+/// the body turned it into.
+pub fn run_retries_a_conflict_found_by_a_read(engine: &dyn Engine) {
+    put(engine, &[(b"n", &[0])]);
+    let mut attempts = 0;
+    let result: Result<u8, Opaque> = run(engine, |tx| {
+        attempts += 1;
+        let n = tx.get(b"n").map_err(|_| Opaque)?.unwrap()[0];
+        if attempts == 1 {
+            put(engine, &[(b"n", &[n + 10])]);
+        }
+        tx.set(b"n", &[n + 1]);
+        tx.get(b"other").map_err(|_| Opaque)?;
+        Ok(n + 1)
+    });
+    assert_eq!(result.unwrap(), 11);
+    assert_eq!(attempts, 2);
+    assert_eq!(engine.snapshot().get(b"n").unwrap(), Some(vec![11]));
+}
+
+/// For engines that several processes share: a guarded write races with transactions
+/// that change the guard key (a new owner taking a conversation over: it bumps the epoch
+/// and reads the history). However they interleave, each epoch's history is exactly what
+/// its successor read when it took over: no stale owner's write lands after that.
+pub fn guards_fence_a_concurrent_owner_change(engine: &dyn Engine) {
+    const TAKEOVERS: u8 = 12;
+    put(engine, &[(b"own", &[0])]);
+    let (stopped, fenced, applied) = (AtomicBool::new(false), AtomicUsize::new(0), AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..TAKEOVERS {
+                let result: Result<(), KvError> = run(engine, |tx| {
+                    let epoch = tx.get(b"own")?.unwrap()[0];
+                    let seen = tx.get_range(&[b'm', epoch], &[b'm', epoch + 1], RangeOptions::default())?.len();
+                    tx.set(&[b's', epoch], &(seen as u32).to_be_bytes());
+                    tx.set(b"own", &[epoch + 1]);
+                    Ok(())
+                });
+                result.unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+            stopped.store(true, Ordering::Relaxed);
+        });
+        s.spawn(|| {
+            let mut n = 0u32;
+            while !stopped.load(Ordering::Relaxed) {
+                let epoch = engine.snapshot().get(b"own").unwrap().unwrap()[0];
+                let guard = Guard { key: b"own".to_vec(), value: Some(vec![epoch]) };
+                // Goes on appending under the epoch it saw, which may be stale by now.
+                for _ in 0..4 {
+                    n += 1;
+                    let writes = [Write::Set([&[b'm', epoch][..], &n.to_be_bytes()].concat(), vec![])];
+                    let result = engine.write(&[Group { guard: Some(&guard), writes: &writes }]).unwrap();
+                    let counter = if result[0] { &applied } else { &fenced };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    });
+    let snap = engine.snapshot();
+    for epoch in 0..TAKEOVERS {
+        let seen = snap.get(&[b's', epoch]).unwrap().unwrap();
+        let history = snap.get_range(&[b'm', epoch], &[b'm', epoch + 1], RangeOptions::default()).unwrap();
+        assert_eq!(history.len() as u32, u32::from_be_bytes(seen.try_into().unwrap()), "epoch {epoch}");
+    }
+    let (applied, fenced) = (applied.into_inner(), fenced.into_inner());
+    assert!(applied > 0, "some appends landed ({fenced} fenced)");
+    eprintln!("guards_fence_a_concurrent_owner_change: {applied} appends applied, {fenced} fenced");
 }
 
 pub fn plain_writes_apply_together(engine: &dyn Engine) {
@@ -209,6 +345,21 @@ fn fjall_range_reads_conflict_with_inserts() {
 }
 
 #[test]
+fn fjall_optimistic_range_reads_conflict_with_any_insert() {
+    with_fjall(optimistic_range_reads_conflict_with_any_insert);
+}
+
+#[test]
+fn fjall_keys_order_bytewise() {
+    with_fjall(keys_order_bytewise);
+}
+
+#[test]
+fn fjall_run_retries_a_conflict_found_by_a_read() {
+    with_fjall(run_retries_a_conflict_found_by_a_read);
+}
+
+#[test]
 fn fjall_blind_writes_do_not_conflict() {
     with_fjall(blind_writes_do_not_conflict);
 }
@@ -312,4 +463,132 @@ fn fdb_guarded_groups_apply_only_if_their_guard_holds() {
 #[test]
 fn fdb_big_batches_apply_every_group() {
     with_fdb("big_batches_apply_every_group", big_batches_apply_every_group);
+}
+
+// PostgreSQL: every generic test but the optimistic rule (see its doc).
+
+#[test]
+fn pg_point_reads_and_writes() {
+    with_pg("pg_point_reads_and_writes", point_reads_and_writes);
+}
+
+#[test]
+fn pg_ordered_ranges() {
+    with_pg("pg_ordered_ranges", ordered_ranges);
+}
+
+#[test]
+fn pg_keys_order_bytewise() {
+    with_pg("pg_keys_order_bytewise", keys_order_bytewise);
+}
+
+#[test]
+fn pg_conflicting_read_modify_write() {
+    with_pg("pg_conflicting_read_modify_write", conflicting_read_modify_write);
+}
+
+#[test]
+fn pg_range_reads_conflict_with_inserts() {
+    with_pg("pg_range_reads_conflict_with_inserts", range_reads_conflict_with_inserts);
+}
+
+#[test]
+fn pg_blind_writes_do_not_conflict() {
+    with_pg("pg_blind_writes_do_not_conflict", blind_writes_do_not_conflict);
+}
+
+#[test]
+fn pg_run_retries_until_it_commits() {
+    with_pg("pg_run_retries_until_it_commits", run_retries_until_it_commits);
+}
+
+#[test]
+fn pg_run_retries_a_conflict_found_by_a_read() {
+    with_pg("pg_run_retries_a_conflict_found_by_a_read", run_retries_a_conflict_found_by_a_read);
+}
+
+#[test]
+fn pg_plain_writes_apply_together() {
+    with_pg("pg_plain_writes_apply_together", plain_writes_apply_together);
+}
+
+#[test]
+fn pg_guarded_groups_apply_only_if_their_guard_holds() {
+    with_pg("pg_guarded_groups_apply_only_if_their_guard_holds", guarded_groups_apply_only_if_their_guard_holds);
+}
+
+#[test]
+fn pg_guards_fence_a_concurrent_owner_change() {
+    with_pg("pg_guards_fence_a_concurrent_owner_change", guards_fence_a_concurrent_owner_change);
+}
+
+/// Data outlives the engine; a lost connection fails one call with an engine error (not
+/// fatal) and the next call reconnects.
+#[test]
+fn pg_data_survives_reopen_and_lost_connections() {
+    let Ok(admin) = std::env::var("XINSHI_TEST_POSTGRES_URL") else {
+        return with_pg("pg_data_survives_reopen_and_lost_connections", |_| {});
+    };
+    let url = create_test_database(&admin).unwrap();
+    {
+        let engine = PgEngine::open(&url, 2).unwrap();
+        put(&engine, &[(b"kept", b"yes")]);
+        write_all(&engine, &[Write::Set(b"plain".to_vec(), b"yes".to_vec())]).unwrap();
+    }
+    let engine = PgEngine::open(&url, 2).unwrap();
+    assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()));
+    assert_eq!(engine.snapshot().get(b"plain").unwrap(), Some(b"yes".to_vec()));
+    let mut tx = engine.begin(true).unwrap();
+    assert_eq!(tx.get(b"kept").unwrap(), Some(b"yes".to_vec()));
+    postgres::terminate_connections(&admin, &url).unwrap();
+    let lost = tx.get(b"kept");
+    assert!(matches!(lost, Err(KvError::Engine(_))), "{lost:?}");
+    tx.set(b"lost", b"yes");
+    assert!(matches!(tx.commit(), Err(KvError::Engine(_))));
+    // A connection closed while idle is noticed and replaced without an error.
+    assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()), "reconnected");
+    postgres::terminate_connections(&admin, &url).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(engine.snapshot().get(b"kept").unwrap(), Some(b"yes".to_vec()), "reconnected");
+    assert_eq!(engine.snapshot().get(b"lost").unwrap(), None);
+    write_all(&engine, &[Write::Set(b"after".to_vec(), b"yes".to_vec())]).unwrap();
+    drop(engine);
+    drop_test_database(&admin, &url).unwrap();
+}
+
+#[test]
+fn pg_a_bad_url_fails_clearly() {
+    let err = PgEngine::open("postgres://nobody@127.0.0.1:1/none", 1).err().unwrap().to_string();
+    assert!(err.contains("cannot connect to PostgreSQL at 127.0.0.1 port 1 database none"), "{err}");
+    let err = PgEngine::open("", 1).err().unwrap().to_string();
+    assert!(err.contains("storage.postgres_url is empty"), "{err}");
+}
+
+#[test]
+fn pg_big_batches_apply_every_group() {
+    with_pg("pg_big_batches_apply_every_group", big_batches_apply_every_group);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_keys_order_bytewise() {
+    with_fdb("keys_order_bytewise", keys_order_bytewise);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_optimistic_range_reads_conflict_with_any_insert() {
+    with_fdb("optimistic_range_reads_conflict_with_any_insert", optimistic_range_reads_conflict_with_any_insert);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_run_retries_a_conflict_found_by_a_read() {
+    with_fdb("run_retries_a_conflict_found_by_a_read", run_retries_a_conflict_found_by_a_read);
+}
+
+#[cfg(feature = "fdb")]
+#[test]
+fn fdb_guards_fence_a_concurrent_owner_change() {
+    with_fdb("guards_fence_a_concurrent_owner_change", guards_fence_a_concurrent_owner_change);
 }

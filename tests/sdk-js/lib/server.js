@@ -1,7 +1,9 @@
-// Starts the xinshi binary on an ephemeral 127.0.0.1 port with a fresh data directory.
+// Starts the xinshi binary on an ephemeral 127.0.0.1 port with a fresh data directory, or,
+// with XINSHI_TEST_ENGINE=postgres, a fresh database on the PostgreSQL server whose admin
+// URL is XINSHI_TEST_POSTGRES_URL (made and dropped with psql; tests/run sets both).
 'use strict';
 
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -13,6 +15,24 @@ const MASTER_KEY = 'sdk-test-master-key';
 const TLS_DIR = path.resolve(__dirname, '../../fixtures/tls');
 const TLS_CERT = path.join(TLS_DIR, 'cert.pem');
 const BIN = process.env.XINSHI_BIN || path.resolve(__dirname, '../../../target/debug/xinshi');
+const PG_ADMIN = process.env.XINSHI_TEST_ENGINE === 'postgres' ? process.env.XINSHI_TEST_POSTGRES_URL : null;
+if (process.env.XINSHI_TEST_ENGINE === 'postgres' && !PG_ADMIN) {
+  throw new Error('XINSHI_TEST_ENGINE=postgres needs XINSHI_TEST_POSTGRES_URL (tests/run starts a PostgreSQL)');
+}
+let databases = 0;
+
+function psql(sql) {
+  execFileSync('psql', [PG_ADMIN, '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+// A fresh database for one server (kept across its restarts): its URL.
+function freshDatabase() {
+  const name = `xinshi_sdk_${process.pid}_${databases++}`;
+  psql(`CREATE DATABASE ${name}`);
+  const url = new URL(PG_ADMIN);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString() };
+}
 
 class Server {
   // `env`: more XINSHI_* settings; `tls`: also serve https:// and wss://.
@@ -21,6 +41,7 @@ class Server {
     this.port = 0;
     this.tlsPort = tls ? 0 : null;
     this.extraEnv = env;
+    this.database = PG_ADMIN ? freshDatabase() : null;
   }
 
   // Starts the server (again, on the same port and data directory after the first time).
@@ -33,6 +54,9 @@ class Server {
       XINSHI_APP_KEY: APP_KEY,
       XINSHI_APP_MASTER_KEY: MASTER_KEY,
       XINSHI_LOG: process.env.XINSHI_LOG || 'warn',
+      ...(this.database
+        ? { XINSHI_STORAGE_ENGINE: 'postgres', XINSHI_STORAGE_POSTGRES_URL: this.database.url }
+        : {}),
       ...this.extraEnv,
     };
     if (this.tlsPort !== null) {
@@ -89,6 +113,7 @@ class Server {
   async destroy() {
     await this.stop().catch(() => {});
     fs.rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.database) psql(`DROP DATABASE IF EXISTS ${this.database.name} WITH (FORCE)`);
   }
 }
 
