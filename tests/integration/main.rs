@@ -21,6 +21,7 @@ mod messages;
 mod restart;
 mod roles;
 mod sessions;
+mod shared_store;
 mod shutup;
 mod signatures;
 mod socket_edge;
