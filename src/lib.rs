@@ -13,10 +13,14 @@
 //! - [`session`]: one ractor actor per logged-in client per socket: login, presence, the
 //!   `unread` summary, and routing of the client's commands.
 //! - [`conversation`]: one actor per active conversation (sequence numbers, durable append,
-//!   fan-out, read and delivered marks), plus the `conv/start`, `conv/query` and `logs`
-//!   handlers. [`query`] evaluates the Mongo-style `where` conditions.
+//!   fan-out, read and delivered marks, membership, settings, roles), plus the `conv/start`,
+//!   `conv/query` and `logs` handlers. [`query`] evaluates the Mongo-style `where`
+//!   conditions. Actors never wait for the store on their thread, and are supervised
+//!   (docs/actors.md: runtimes, ordering, what a crash loses).
 //! - [`store`]: the domain layer over a FoundationDB-shaped key-value engine
-//!   ([`store::kv`], fjall embedded), and the node-wide commit pipeline.
+//!   ([`store::kv`]: fjall embedded, PostgreSQL, FoundationDB with `--features fdb`), the
+//!   node-wide commit pipeline, and the owner epochs that fence a conversation's writes
+//!   ([`store::owner`]).
 //! - [`node`]: the services shared by everything above; [`server`]: starting and stopping.
 //! - [`signature`]: the HMAC-SHA1 operation signatures apps use to authorise logins and
 //!   conversation operations.
