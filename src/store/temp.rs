@@ -122,7 +122,6 @@ impl Store {
                 return Ok(false); // not this entry's to delete (cannot happen; see the module doc)
             }
             tx.clear(&keys::conv(cid));
-            tx.clear(&keys::owner(cid));
             for member in &record.members {
                 tx.clear(&keys::client_conv(member, cid));
             }
@@ -137,7 +136,9 @@ impl Store {
                 self.clear_prefix(&prefix, chunk)?;
             }
         }
-        let entry = [Write::Clear(keys::temp_expiry(expires_ms, cid))];
+        // The owner epoch is a guard key: cleared through the engine's write, never in a
+        // transaction (see `kv`'s module doc).
+        let entry = [Write::Clear(keys::owner(cid)), Write::Clear(keys::temp_expiry(expires_ms, cid))];
         Ok(kv::write_all(self.engine(), &entry)?)
     }
 

@@ -44,7 +44,15 @@ pub struct FjallEngine {
     kv: OptimisticTxKeyspace,
     health: Arc<Health>,
     watcher: Mutex<Option<JoinHandle<()>>>,
+    /// The values of guard keys as [`Engine::write`] last read or wrote them: the owner
+    /// epochs, read once per conversation instead of once per append. Exact because a key
+    /// used as a guard is written only through `write` (see the module doc of `kv`), which
+    /// keeps this up to date. At most [`GUARD_CACHE`] entries; past that it starts over.
+    guards: Mutex<HashMap<Vec<u8>, Option<Vec<u8>>>>,
 }
+
+/// Most guard values [`FjallEngine`] keeps in memory (a few dozen bytes each).
+const GUARD_CACHE: usize = 200_000;
 
 /// Whether the engine can still write, and how far it has durably committed.
 struct Health {
@@ -175,7 +183,7 @@ impl FjallEngine {
                 .spawn(move || watch(&db, &health))
                 .map_err(|e| KvError::Engine(format!("cannot start the store watcher: {e}")))?
         };
-        Ok(FjallEngine { db, kv, health, watcher: Mutex::new(Some(watcher)) })
+        Ok(FjallEngine { db, kv, health, watcher: Mutex::new(Some(watcher)), guards: Mutex::default() })
     }
 
     /// Marks everything below the would-be-next sequence number, read before a durable
@@ -412,14 +420,22 @@ impl Engine for FjallEngine {
         // guard must see them.
         let guarded: HashSet<&[u8]> = groups.iter().filter_map(|g| g.guard.map(|g| g.key.as_slice())).collect();
         let mut overlay: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
-        let snapshot = (!guarded.is_empty()).then(|| self.snapshot());
+        let mut cache = self.guards.lock();
         for group in groups {
-            let holds = match (group.guard, &snapshot) {
-                (Some(guard), Some(snapshot)) => match overlay.get(guard.key.as_slice()) {
+            let holds = match group.guard {
+                Some(guard) => match overlay.get(guard.key.as_slice()) {
                     Some(value) => *value == guard.value.as_deref(),
-                    None => snapshot.get(&guard.key)? == guard.value,
+                    None => {
+                        if !cache.contains_key(&guard.key) {
+                            if cache.len() >= GUARD_CACHE {
+                                cache.clear();
+                            }
+                            cache.insert(guard.key.clone(), self.snapshot().get(&guard.key)?);
+                        }
+                        cache[&guard.key] == guard.value
+                    }
                 },
-                _ => true,
+                None => true,
             };
             applied.push(holds);
             for write in group.writes.iter().filter(|_| holds) {
@@ -438,8 +454,26 @@ impl Engine for FjallEngine {
                 }
             }
         }
+        // A failed commit leaves the cache as it was (it held what the store holds).
         batch.commit().map_err(|e| self.write_failed(e))?;
         self.committed_after(before);
+        for (key, value) in overlay {
+            cache.insert(key.to_vec(), value.map(<[u8]>::to_vec));
+        }
+        // A guard key written by a group without a guard (or in an earlier batch's role).
+        if !cache.is_empty() {
+            for (group, _) in groups.iter().zip(&applied).filter(|(_, applied)| **applied) {
+                for write in group.writes {
+                    let (key, value) = match write {
+                        Write::Set(key, value) => (key, Some(value)),
+                        Write::Clear(key) => (key, None),
+                    };
+                    if let Some(cached) = cache.get_mut(key) {
+                        *cached = value.cloned();
+                    }
+                }
+            }
+        }
         Ok(applied)
     }
 

@@ -22,7 +22,9 @@
 //!   transaction that writes (FDB: the read adds a read-conflict range; PostgreSQL: the read
 //!   under SERIALIZABLE); the embedded engine reads them just before its batch, which is
 //!   atomic because guard keys change only through this same call, and its calls come from
-//!   the one commit pipeline thread (the single-writer path).
+//!   the one commit pipeline thread (the single-writer path); it also keeps the guard
+//!   values in memory. So a key used as a guard is written only through
+//!   [`Engine::write`] (blind writes), never in a [`WriteTx`].
 //!
 //! The calls are synchronous and may block on disk: call them from the commit pipeline's
 //! thread or from `spawn_blocking`, never from an async task directly. An FDB engine maps

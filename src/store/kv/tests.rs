@@ -592,3 +592,21 @@ fn fdb_run_retries_a_conflict_found_by_a_read() {
 fn fdb_guards_fence_a_concurrent_owner_change() {
     with_fdb("guards_fence_a_concurrent_owner_change", guards_fence_a_concurrent_owner_change);
 }
+
+/// The embedded engine keeps guard values in memory: a later blind write of a guard key,
+/// guarded or not, must be what the next guard is judged against.
+#[test]
+fn fjall_guard_values_follow_later_blind_writes() {
+    with_fjall(|engine| {
+        let key = b"own-x".to_vec();
+        let at = |v: Option<&[u8]>| Guard { key: key.clone(), value: v.map(<[u8]>::to_vec) };
+        let bump = [Write::Set(key.clone(), b"1".to_vec())];
+        assert_eq!(engine.write(&[Group { guard: Some(&at(None)), writes: &bump }]).unwrap(), [true]);
+        let nothing: [Write; 0] = [];
+        assert_eq!(engine.write(&[Group { guard: Some(&at(Some(b"1"))), writes: &nothing }]).unwrap(), [true]);
+        write_all(engine, &[Write::Clear(key.clone())]).unwrap();
+        assert_eq!(engine.write(&[Group { guard: Some(&at(Some(b"1"))), writes: &nothing }]).unwrap(), [false]);
+        write_all(engine, &[Write::Set(key.clone(), b"7".to_vec())]).unwrap();
+        assert_eq!(engine.write(&[Group { guard: Some(&at(Some(b"7"))), writes: &nothing }]).unwrap(), [true]);
+    });
+}
