@@ -59,6 +59,12 @@
 //! else, including a lost connection, is [`KvError::Engine`], never `Fatal`: PostgreSQL
 //! restarts are survivable, a broken connection is dropped and the next call opens a new
 //! one. TLS to PostgreSQL is not supported yet (plain TCP or a Unix socket).
+//!
+//! **Known problem.** With 8 connections, `loadtest crash` (even with `--cycles 0`) ends
+//! with an audit whose history reads come back short although every acknowledged message
+//! is in the table, and it sends a third as much as with 64 connections, with which it
+//! passes: a request that holds a snapshot while it asks for another connection starves the
+//! pool. Not diagnosed yet; tests/run runs the crash test with 64.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
