@@ -2,7 +2,7 @@
 # Runs every fuzz target for a bounded time, starting from the committed seeds in
 # fuzz/corpus/<target>; fails on the first crash (its input is kept in fuzz/artifacts/).
 #
-#   fuzz/run.sh                      # CI: 20 s per target (6 targets, about 2 minutes)
+#   fuzz/run.sh                      # CI: 20 s per target (7 targets, about 2.5 minutes)
 #   FUZZ_SECONDS=600 fuzz/run.sh     # longer
 #   FUZZ_RUNS=10000000 FUZZ_SECONDS=0 fuzz/run.sh signature   # 10 M executions of one target
 #   FUZZ_MAX_LEN=512 …               # inputs of at most 512 bytes (libFuzzer's -max_len)
@@ -24,7 +24,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(frame_binary frame_base64 query_where message_json signature lc_sign)
+  targets=(frame_binary frame_base64 query_where message_json signature lc_sign conv_update)
 fi
 seconds=${FUZZ_SECONDS:-20}
 runs=${FUZZ_RUNS:--1}

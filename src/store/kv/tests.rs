@@ -610,3 +610,24 @@ fn fjall_guard_values_follow_later_blind_writes() {
         assert_eq!(engine.write(&[Group { guard: Some(&at(Some(b"7"))), writes: &nothing }]).unwrap(), [true]);
     });
 }
+
+/// A snapshot opened while every pooled connection is held (by other snapshots of the same
+/// request, say) does not wait for one: it gets an extra connection at once.
+#[test]
+fn pg_a_snapshot_never_waits_for_the_pool() {
+    with_pg("pg_a_snapshot_never_waits_for_the_pool", |engine| {
+        put(engine, &[(b"k", b"v")]);
+        let held: Vec<_> = (0..4)
+            .map(|_| {
+                let snapshot = engine.snapshot();
+                assert_eq!(snapshot.get(b"k").unwrap(), Some(b"v".to_vec()));
+                snapshot
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let extra = engine.snapshot();
+        assert_eq!(extra.get(b"k").unwrap(), Some(b"v".to_vec()));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "waited {:?}", started.elapsed());
+        drop(held);
+    });
+}
