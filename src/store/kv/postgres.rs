@@ -535,9 +535,8 @@ impl Pool {
     /// [`OVERFLOW_WAIT`] opens an extra connection, closed when the snapshot ends, up to
     /// `max` extra ones.
     fn checkout_for_snapshot(&self) -> Result<Pooled<'_>, KvError> {
-        match self.checkout_within(OVERFLOW_WAIT) {
-            Err(KvError::Conflict) => {}
-            done => return done,
+        if let Some(pooled) = self.checkout_within(OVERFLOW_WAIT)? {
+            return Ok(pooled);
         }
         {
             let mut state = self.state.lock();
@@ -556,9 +555,8 @@ impl Pool {
         }
     }
 
-    /// [`Pool::checkout`] that gives up after `wait` with [`KvError::Conflict`] (a marker
-    /// for the caller, never returned from the engine).
-    fn checkout_within(&self, wait: Duration) -> Result<Pooled<'_>, KvError> {
+    /// A pooled connection, waiting up to `wait` for one to be free (`None`: none was).
+    fn checkout_within(&self, wait: Duration) -> Result<Option<Pooled<'_>>, KvError> {
         let deadline = Instant::now() + wait;
         let mut state = self.state.lock();
         loop {
@@ -567,34 +565,13 @@ impl Pool {
                     state.open -= 1;
                     continue;
                 }
-                return Ok(Pooled { pool: self, conn: Some(conn), broken: false, overflow: false });
-            }
-            if state.open < self.max {
-                drop(state);
-                return self.checkout();
-            }
-            if self.freed.wait_until(&mut state, deadline).timed_out() {
-                return Err(KvError::Conflict);
-            }
-        }
-    }
-
-    fn checkout(&self) -> Result<Pooled<'_>, KvError> {
-        let deadline = Instant::now() + CHECKOUT_WAIT;
-        let mut state = self.state.lock();
-        loop {
-            if let Some(conn) = state.idle.pop() {
-                if conn.client.is_closed() {
-                    state.open -= 1;
-                    continue;
-                }
-                return Ok(Pooled { pool: self, conn: Some(conn), broken: false, overflow: false });
+                return Ok(Some(Pooled { pool: self, conn: Some(conn), broken: false, overflow: false }));
             }
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
                 return match self.connect() {
-                    Ok(conn) => Ok(Pooled { pool: self, conn: Some(conn), broken: false, overflow: false }),
+                    Ok(conn) => Ok(Some(Pooled { pool: self, conn: Some(conn), broken: false, overflow: false })),
                     Err(err) => {
                         self.state.lock().open -= 1;
                         self.freed.notify_one();
@@ -603,13 +580,19 @@ impl Pool {
                 };
             }
             if self.freed.wait_until(&mut state, deadline).timed_out() {
-                return Err(KvError::Engine(format!(
-                    "all {} PostgreSQL connections stayed busy for {} s (storage.postgres_connections)",
-                    self.max,
-                    CHECKOUT_WAIT.as_secs()
-                )));
+                return Ok(None);
             }
         }
+    }
+
+    fn checkout(&self) -> Result<Pooled<'_>, KvError> {
+        self.checkout_within(CHECKOUT_WAIT)?.ok_or_else(|| {
+            KvError::Engine(format!(
+                "all {} PostgreSQL connections stayed busy for {} s (storage.postgres_connections)",
+                self.max,
+                CHECKOUT_WAIT.as_secs()
+            ))
+        })
     }
 
     fn connect(&self) -> Result<Conn, KvError> {
