@@ -151,6 +151,9 @@ for (const version of [5, 4]) {
         const alice = track(await peer(version, server, 'alice', signed));
         const bob = track(await peer(version, server, 'bob', signed));
         const cid = await alice.call('createConversation', ['bob'], false, 'signed');
+        // bob's SDK fetches the conversation it was invited to; let that fetch finish first,
+        // or its older answer may land in bob's cache after the one asked for below.
+        await bob.call('waitFor', 'event', `invited:${cid}`);
         const added = await alice.call('addMembers', cid, ['carol']);
         assert.deepEqual(added, { successfulClientIds: ['carol'], failures: 0 });
         assert.deepEqual(await bob.call('members', cid), ['alice', 'bob', 'carol']);
