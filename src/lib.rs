@@ -5,9 +5,9 @@
 //!
 //! The code follows the shape of a message through the server:
 //!
-//! - [`gateway`]: the edge. actix-web serves HTTP (server discovery) and the WebSocket;
-//!   one task per socket decodes frames and writes the socket's outbound queue
-//!   ([`gateway::outbox`]). No chat state lives here.
+//! - [`gateway`]: the edge. actix-web serves HTTP (server discovery, the SDKs' REST calls)
+//!   and the WebSocket; one task per socket decodes frames and writes the socket's outbound
+//!   queue. No chat state lives here.
 //! - [`protocol`]: the LeanCloud `GenericCommand` schema as hand-written prost types, and
 //!   the frame codec ([`protocol::frame`]).
 //! - [`session`]: one ractor actor per logged-in client per socket: login, presence, the
@@ -17,6 +17,9 @@
 //!   `conv/query` and `logs` handlers. [`query`] evaluates the Mongo-style `where`
 //!   conditions. Actors never wait for the store on their thread, and are supervised
 //!   (docs/actors.md: runtimes, ordering, what a crash loses).
+//! - [`delivery`]: under the actors: presence, each socket's outbound queue
+//!   ([`delivery::outbox`]) and replies by address ([`delivery::Reply`]). Conversations
+//!   answer and fan out through it and never hold a socket.
 //! - [`store`]: the domain layer over a FoundationDB-shaped key-value engine
 //!   ([`store::kv`]: fjall embedded, PostgreSQL, FoundationDB with `--features fdb`), the
 //!   node-wide commit pipeline, and the owner epochs that fence a conversation's writes
@@ -38,7 +41,7 @@
 //!
 //! What one client can cost is bounded where it comes in (docs/decisions.md, "Hardening"):
 //! frame sizes at the frame header ([`gateway::guard`]); queued bytes per socket, per reply
-//! and per node, and stalled queues ([`gateway::outbox`]); rate buckets per client, socket
+//! and per node, and stalled queues ([`delivery::outbox`]); rate buckets per client, socket
 //! and IP address ([`session::rate`]); the fields of a `direct` ([`session`]); the work of a
 //! query ([`query::Budget`]); running conversation actors ([`conversation::Directory`]);
 //! session tokens ([`session::token`]) and login nonces ([`signature::Nonces`]). The store's
@@ -48,6 +51,7 @@
 pub mod clock;
 pub mod config;
 pub mod conversation;
+pub mod delivery;
 pub mod error;
 pub mod gateway;
 pub mod ids;

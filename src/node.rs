@@ -8,10 +8,9 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::{ConvOp, Directory};
+use crate::delivery::outbox::Outbound;
+use crate::delivery::presence::Presence;
 use crate::error::{Code, ImError};
-use crate::gateway::outbox::Outbound;
-use crate::session::SessionMsg;
-use crate::session::presence::Presence;
 use crate::session::rate::RateLimits;
 use crate::session::supervisor::{SessionSupervisor, SessionSupervisorMsg};
 use crate::session::token::{Login, Tokens};
@@ -70,7 +69,7 @@ pub struct Node {
     /// Permits for `conv/query` evaluations running at once (`query.max_concurrent`).
     pub queries: Arc<tokio::sync::Semaphore>,
     /// Every socket's outbound queue, for the node-wide and time bounds on them.
-    pub outbound: Outbound,
+    pub outbound: Arc<Outbound>,
 }
 
 impl Node {
@@ -113,7 +112,7 @@ impl Node {
                 0 => tokio::sync::Semaphore::MAX_PERMITS,
                 n => n,
             })),
-            outbound: Outbound::new(config.limits.outbound_total_bytes),
+            outbound: Arc::new(Outbound::new(config.limits.outbound_total_bytes)),
             config,
         });
         {
@@ -153,7 +152,7 @@ impl Node {
                     }
                     node.tokens.revoke(&client, at, forget_after_ms);
                     for session in node.presence.sessions(&client).into_iter().filter(|s| s.opened_ms <= at) {
-                        let _ = session.actor.cast(SessionMsg::Closed { code: Code::KickedByApp, reason: None });
+                        session.control.close_session(Code::KickedByApp, None);
                     }
                 }
             }

@@ -14,7 +14,7 @@
 //! A panic while running an operation (inline, or on the blocking pool: [`ConvMsg::Lost`])
 //! fails the actor; its supervisor forgets it, the next operation starts a new actor that
 //! claims the conversation again and rebuilds from the store, and every request the lost
-//! state held is answered with an error as its [`Reply`](crate::session::Reply) is dropped.
+//! state held is answered with an error as its [`Reply`](crate::delivery::Reply) is dropped.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -19,12 +19,12 @@ use super::event::{Event, notify};
 use super::members::Verdicts;
 use super::page_size;
 use super::state::ConvState;
+use crate::delivery::Reply;
 use crate::error::{Code, ImError};
 use crate::ids;
 use crate::im_err;
 use crate::protocol::frame;
 use crate::protocol::{BlacklistCommand, CommandType, GenericCommand, OpType};
-use crate::session::Reply;
 use crate::signature::{self, Action, Signed};
 use crate::store::blacklist::List;
 

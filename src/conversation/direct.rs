@@ -18,11 +18,11 @@ use ractor::ActorRef;
 
 use super::ConvMsg;
 use super::state::{ConvState, Recent};
+use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::im_err;
 use crate::protocol::frame::{self, push};
 use crate::protocol::{AckCommand, CommandType, DirectCommand, GenericCommand};
-use crate::session::Reply;
 use crate::store::StoreError;
 use crate::store::msg::{cursor_write, message_writes};
 use crate::store::records::MsgRecord;

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::delivery::Reply;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
-use crate::session::Reply;
 
 /// Most conversation ids one `is_member` may name.
 pub const MAX_CIDS: usize = 100;

@@ -18,12 +18,12 @@ use std::sync::Arc;
 use base64::Engine as _;
 
 use super::temp::{expired, is_live};
+use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, GenericCommand, LogItem, LogsCommand, QueryDirection};
-use crate::session::Reply;
 use crate::store::StoreError;
 use crate::store::msg::MsgView;
 use crate::store::records::{Cursor, MsgRecord};

@@ -25,12 +25,12 @@ use std::sync::Arc;
 
 use super::event::{Event, notify};
 use super::state::ConvState;
+use crate::delivery::Reply;
 use crate::error::{Code, ImError};
 use crate::ids;
 use crate::im_err;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, ErrorCommand, GenericCommand, OpType};
-use crate::session::Reply;
 use crate::signature::{self, Action, Signed};
 use crate::store::blacklist::List;
 

@@ -46,8 +46,8 @@ pub use self::direct::DirectReq;
 pub use self::directory::Directory;
 pub use self::members::MembersReq;
 use self::state::ConvState;
+use crate::delivery::Reply;
 use crate::protocol::{ConvCommand, OpType};
-use crate::session::Reply;
 use crate::store::StoreError;
 
 /// Operations for a conversation, sent through the [`Directory`].

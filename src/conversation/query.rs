@@ -35,13 +35,13 @@ use serde_json::{Map, Value};
 
 use super::doc::{add_last_message, document};
 use crate::config::QueryConfig;
+use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
 use crate::query::{Filter, SortKey, compare_docs, parse_sort_within};
-use crate::session::Reply;
 use crate::store::kv::{RangeOptions, prefix_end};
 use crate::store::records::{ConvRecord, MsgRecord, decode};
 use crate::store::tuple::Unpack;

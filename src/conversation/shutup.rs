@@ -20,12 +20,12 @@ use super::event::{Event, notify};
 use super::members::Verdicts;
 use super::page_size;
 use super::state::ConvState;
+use crate::delivery::Reply;
 use crate::error::{Code, ImError};
 use crate::ids;
 use crate::im_err;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
-use crate::session::Reply;
 
 /// Most clients muted in one conversation.
 pub const MAX_SILENCED: usize = 500;

@@ -16,13 +16,13 @@ use std::sync::Arc;
 use super::doc::RESERVED;
 use super::event::{Event, notify};
 use crate::clock::iso8601;
+use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::ids;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
-use crate::session::Reply;
 use crate::signature::{self, Action, Signed};
 use crate::store::conv::{NewConv, Started};
 

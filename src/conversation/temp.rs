@@ -32,12 +32,12 @@ use super::query::{FLAG_COMPACT, FLAG_LAST_MESSAGE, results};
 use super::start::{attributes, members, notify_joined, started_reply};
 use super::state::ConvState;
 use crate::config::LimitsConfig;
+use crate::delivery::Reply;
 use crate::error::{Code, ImError};
 use crate::ids;
 use crate::im_err;
 use crate::node::Node;
 use crate::protocol::ConvCommand;
-use crate::session::Reply;
 use crate::store::records::ConvRecord;
 use crate::store::temp::NewTemp;
 

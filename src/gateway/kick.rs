@@ -19,7 +19,6 @@ use super::rest::{Key, credential, unauthorized};
 use super::{AppState, json_error};
 use crate::error::{Code, ImError};
 use crate::node::Node;
-use crate::session::SessionMsg;
 
 /// Longest reason passed on (LeanCloud allowed 20 characters).
 const MAX_REASON_CHARS: usize = 20;
@@ -70,7 +69,7 @@ pub async fn kick_client(node: &Arc<Node>, client: &str, reason: Option<String>)
     let signature_ttl_ms = node.config.security.signature_ttl_secs as i64 * 1000;
     node.tokens.revoke(client, now, signature_ttl_ms);
     for session in node.presence.sessions(client) {
-        let _ = session.actor.cast(SessionMsg::Closed { code: Code::KickedByApp, reason: reason.clone() });
+        session.control.close_session(Code::KickedByApp, reason.clone());
     }
     Ok(())
 }

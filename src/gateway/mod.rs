@@ -15,7 +15,6 @@
 pub mod guard;
 pub mod kick;
 pub mod member_info;
-pub mod outbox;
 pub mod rest;
 pub mod route;
 pub mod socket;

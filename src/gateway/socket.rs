@@ -10,7 +10,7 @@
 //!   frame for `read_timeout_secs`: closed with 4107. A frame over `max_frame_bytes`:
 //!   closed with 4109, as soon as its header says so (see [`super::guard`]). An outbound
 //!   queue over its limit, stalled, or among the fullest when the node's queues are over
-//!   theirs: closed with 1008 (see [`super::outbox`]).
+//!   theirs: closed with 1008 (see [`crate::delivery::outbox`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,8 +21,8 @@ use ractor::{Actor, ActorRef};
 use tokio::time::{Instant, sleep_until};
 
 use super::guard;
-use super::outbox::{Conn, Out, Outbound, Outbox, Peer};
 use super::ws::Slot;
+use crate::delivery::outbox::{Conn, Out, Outbound, Outbox, Peer};
 use crate::error::{Code, ImError};
 use crate::im_err;
 use crate::node::Node;
@@ -57,7 +57,7 @@ pub async fn run(
 ) {
     let limits = node.config.limits.clone();
     let (conn, mut outbound) = node.outbound.conn(limits.outbound_queue_bytes, limits.max_reply_bytes);
-    let _registration = Outbound::register(&node, conn.clone());
+    let _registration = Outbound::register(&node.outbound, node.core(), &node.config.limits, conn.clone());
     let mut stream = stream
         .max_frame_size(limits.max_frame_bytes)
         .aggregate_continuations()
@@ -286,10 +286,10 @@ fn take_tag(node: &Node, opening: &open::Opening) -> Result<(), ImError> {
     }
     for session in others {
         let reason = Some(format!("logged in on another device with tag {tag:?}"));
-        let _ = session.actor.cast(SessionMsg::Closed { code: Code::SessionConflict, reason });
+        session.control.close_session(Code::SessionConflict, reason);
     }
     for session in same {
-        let _ = session.actor.cast(SessionMsg::Stop);
+        session.control.stop_session();
     }
     Ok(())
 }

@@ -2,21 +2,20 @@
 //!
 //! The socket task ([`crate::gateway::socket`]) checks a `session/open`
 //! ([`open::check`]) and spawns the actor, which then answers `opened`, joins
-//! [`presence`], and pushes the `unread` summary. After that the socket hands the
+//! [presence](crate::delivery::presence), and pushes the `unread` summary. After that the socket hands the
 //! client's commands to the actor, which answers them itself or passes them on (to a
 //! conversation actor, or to a blocking task for store reads). Answers and pushes go to the
-//! socket's [`Outbox`](crate::gateway::outbox::Outbox), never back through the socket task.
+//! socket's [`Outbox`](crate::delivery::outbox::Outbox), never back through the socket task.
 //!
 //! Files: [`open`] (`session/open`, `opened`, the `unread` push), [`query`]
 //! (`session/query`, `session/refresh`), [`blacklist`], [`rate`] (per-client rate limits),
-//! [`presence`], [`token`], [`reply`].
+//! [`token`], [`supervisor`]. Presence, outboxes and replies are the delivery layer's
+//! ([`crate::delivery`]).
 
 pub mod blacklist;
 pub mod open;
-pub mod presence;
 pub mod query;
 pub mod rate;
-pub mod reply;
 pub mod supervisor;
 pub mod token;
 
@@ -26,12 +25,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster_derive::RactorMessage;
 
 use self::rate::Class;
-pub use self::reply::Reply;
 use self::token::Login;
 use crate::config::LimitsConfig;
 use crate::conversation::{self, ConvOp, ConvReq, DirectReq, MembersReq};
+pub use crate::delivery::Reply;
+use crate::delivery::outbox::Outbox;
+use crate::delivery::{Addr, presence::SessionControl};
 use crate::error::{Code, ImError};
-use crate::gateway::outbox::Outbox;
 use crate::ids;
 use crate::im_err;
 use crate::node::Node;
@@ -201,7 +201,7 @@ fn rate_class(kind: Option<CommandType>, op: Option<OpType>) -> Option<Class> {
 
 impl SessionState {
     fn reply(&self, i: Option<i32>) -> Reply {
-        Reply::new(self.outbox.clone(), i)
+        Reply::new(Addr { node: self.node.store.node_id(), session: self.id, i }, self.outbox.clone())
     }
 
     /// Answers or forwards one command of the client.
@@ -374,5 +374,20 @@ impl SessionState {
         if reply.i.is_some() {
             reply.send(frame::command(CommandType::Read, None));
         }
+    }
+}
+
+/// The session actor, as the delivery layer sees it.
+impl SessionControl for ActorRef<SessionMsg> {
+    fn close_session(&self, code: Code, reason: Option<String>) {
+        let _ = self.cast(SessionMsg::Closed { code, reason });
+    }
+
+    fn stop_session(&self) {
+        let _ = self.cast(SessionMsg::Stop);
+    }
+
+    fn actor_id(&self) -> ractor::ActorId {
+        self.get_id()
     }
 }

@@ -12,12 +12,12 @@ use std::sync::Arc;
 
 use ractor::ActorRef;
 
-use super::presence::SessionEntry;
 use super::rate::Class;
 use super::token::Login;
 use super::{Origin, SessionMsg, SessionState};
 use crate::conversation::receipt::MAX_UNREAD;
 use crate::conversation::temp;
+use crate::delivery::presence::SessionEntry;
 use crate::error::ImError;
 use crate::ids;
 use crate::im_err;
@@ -121,7 +121,7 @@ pub fn opened(state: &SessionState, myself: &ActorRef<SessionMsg>, opening: &Ope
     let entry = SessionEntry {
         id: state.id,
         outbox: state.outbox.clone(),
-        actor: myself.clone(),
+        control: Arc::new(myself.clone()),
         login: opening.login.clone(),
         opened_ms: node.now_ms(),
     };

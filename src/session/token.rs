@@ -25,14 +25,7 @@ use parking_lot::Mutex;
 
 use crate::ids;
 
-/// The login a token continues.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Login {
-    /// The device tag for single-device login (`None`: no tag, or `default`).
-    pub tag: Option<Arc<str>>,
-    /// The device: its `deviceId`, or an id made up for a login that sent none.
-    pub device: Arc<str>,
-}
+pub use crate::delivery::presence::Login;
 
 #[derive(Debug, Clone)]
 struct Grant {

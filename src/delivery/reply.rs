@@ -1,4 +1,6 @@
-//! Answering a request: the requester's outbox plus the request's `i`.
+//! Answering a request: its address — the node and session that asked, and the request's
+//! `i` — resolved to that session's outbox. (Locally the outbox is known when the request
+//! comes in; the cluster resolves addresses of other nodes to their router.)
 //!
 //! Every request that carries an `i` gets an answer (the SDK otherwise waits 20 s): a
 //! [`Reply`] dropped unanswered — its actor panicked, or the request was lost on the way —
@@ -6,23 +8,36 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::outbox::Outbox;
 use crate::error::ImError;
-use crate::gateway::outbox::Outbox;
 use crate::im_err;
 use crate::protocol::GenericCommand;
 use crate::protocol::frame;
 
+/// Who asked: a request's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addr {
+    /// The node the session is on ([`crate::store::Store::node_id`]).
+    pub node: u64,
+    /// The session (node-unique id).
+    pub session: u64,
+    /// The request's `i` (`None`: no answer is expected).
+    pub i: Option<i32>,
+}
+
 /// Where the answer to one request goes.
 #[derive(Debug)]
 pub struct Reply {
-    pub outbox: Outbox,
+    pub addr: Addr,
     pub i: Option<i32>,
+    outbox: Outbox,
     answered: AtomicBool,
 }
 
 impl Reply {
-    pub fn new(outbox: Outbox, i: Option<i32>) -> Self {
-        Reply { outbox, i, answered: AtomicBool::new(false) }
+    /// The reply to the request at `addr`, whose session's outbox is `outbox`.
+    pub fn new(addr: Addr, outbox: Outbox) -> Self {
+        Reply { addr, i: addr.i, outbox, answered: AtomicBool::new(false) }
     }
 
     /// Sends `cmd` as the answer (its `i` is set to the request's).

@@ -37,7 +37,6 @@ use tokio::time::Instant;
 
 use crate::config::LimitsConfig;
 use crate::error::{Code, ImError};
-use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, GenericCommand};
 
@@ -279,27 +278,32 @@ struct Watched {
 
 /// A socket on the node's list; dropping it takes the socket off.
 pub struct Registration {
-    node: Arc<Node>,
+    outbound: Arc<Outbound>,
     id: u64,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.node.outbound.conns.lock().remove(&self.id);
+        self.outbound.conns.lock().remove(&self.id);
     }
 }
 
 impl Outbound {
-    /// Puts a socket's queue on the list (and starts the sweeper with the first one).
-    pub fn register(node: &Arc<Node>, conn: Arc<Conn>) -> Registration {
-        let this = &node.outbound;
+    /// Puts a socket's queue on the list (and starts the sweeper, on `runtime`, with the
+    /// first one; it sweeps by `limits`).
+    pub fn register(
+        this: &Arc<Outbound>,
+        runtime: &tokio::runtime::Handle,
+        limits: &LimitsConfig,
+        conn: Arc<Conn>,
+    ) -> Registration {
         let id = this.next_id.fetch_add(1, Ordering::Relaxed);
         let watched = Watched { conn, written: 0, since: Instant::now() };
         this.conns.lock().insert(id, watched);
         if !this.sweeping.swap(true, Ordering::AcqRel) {
-            node.core().spawn(sweeper(Arc::downgrade(node)));
+            runtime.spawn(sweeper(Arc::downgrade(this), limits.clone()));
         }
-        Registration { node: node.clone(), id }
+        Registration { outbound: this.clone(), id }
     }
 
     /// Bytes queued for every open socket of the node together (a push shared by many
@@ -355,8 +359,8 @@ impl Outbound {
 /// Runs [`Outbound::sweep`] until the node is gone.
 /// Runs [`Outbound::sweep`] every [`SWEEP_EVERY`], and at once (but at most every
 /// [`SWEEP_GAP`]) when the node's total passes its bound; until the node is gone.
-async fn sweeper(node: Weak<Node>) {
-    let Some(totals) = node.upgrade().map(|n| n.outbound.totals.clone()) else {
+async fn sweeper(outbound: Weak<Outbound>, limits: LimitsConfig) {
+    let Some(totals) = outbound.upgrade().map(|o| o.totals.clone()) else {
         return;
     };
     loop {
@@ -365,11 +369,11 @@ async fn sweeper(node: Weak<Node>) {
             () = totals.wake.notified() => {}
         }
         totals.alarmed.store(false, Ordering::Relaxed);
-        let Some(node) = node.upgrade() else {
+        let Some(outbound) = outbound.upgrade() else {
             return;
         };
-        node.outbound.sweep(&node.config.limits, Instant::now());
-        drop(node);
+        outbound.sweep(&limits, Instant::now());
+        drop(outbound);
         tokio::time::sleep(SWEEP_GAP).await;
     }
 }

@@ -7,13 +7,32 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
-use ractor::ActorRef;
 
-use super::SessionMsg;
-use super::token::Login;
-use crate::gateway::outbox::Outbox;
+use super::outbox::Outbox;
+use crate::error::Code;
 
 const SHARDS: usize = 64;
+
+/// The login a session continues: what single-device rules and tokens remember.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The device tag for single-device login (`None`: no tag, or `default`).
+    pub tag: Option<Arc<str>>,
+    /// The device: its `deviceId`, or an id made up for a login that sent none.
+    pub device: Arc<str>,
+}
+
+/// What the delivery layer and the edge may ask of a session, whose actor lives above
+/// (the session actor).
+pub trait SessionControl: Send + Sync + std::fmt::Debug {
+    /// Ends the session, pushing `session/closed {code, reason}` (a device taking the tag:
+    /// 4111; a kick: 4115).
+    fn close_session(&self, code: Code, reason: Option<String>);
+    /// Ends it without a word (the same device logged in again).
+    fn stop_session(&self);
+    /// Its actor (for its supervisor).
+    fn actor_id(&self) -> ractor::ActorId;
+}
 
 /// One logged-in session of a client.
 #[derive(Debug, Clone)]
@@ -21,7 +40,7 @@ pub struct SessionEntry {
     /// Node-unique session id.
     pub id: u64,
     pub outbox: Outbox,
-    pub actor: ActorRef<SessionMsg>,
+    pub control: Arc<dyn SessionControl>,
     /// Its device tag and device.
     pub login: Login,
     /// When it logged in (a kick seen later from another process ends only older sessions).
@@ -76,10 +95,10 @@ impl Presence {
         for shard in &self.shards {
             let mut shard = shard.write();
             let client =
-                shard.iter().find(|(_, e)| e.iter().any(|s| s.actor.get_id() == actor)).map(|(c, _)| c.clone());
+                shard.iter().find(|(_, e)| e.iter().any(|s| s.control.actor_id() == actor)).map(|(c, _)| c.clone());
             if let Some(client) = client {
                 let entries = shard.get_mut(&client).expect("just found");
-                entries.retain(|s| s.actor.get_id() != actor);
+                entries.retain(|s| s.control.actor_id() != actor);
                 if entries.is_empty() {
                     shard.remove(&client);
                 }
