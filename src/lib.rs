@@ -24,7 +24,10 @@
 //!   ([`store::kv`]: fjall embedded, PostgreSQL, FoundationDB with `--features fdb`), the
 //!   node-wide commit pipeline, and the owner epochs that fence a conversation's writes
 //!   ([`store::owner`]).
-//! - [`node`]: the services shared by everything above; [`server`]: starting and stopping.
+//! - [`services`]: what everything shares below the actors (configuration, clock, store,
+//!   presence, tokens, rate limits); [`node`]: the services plus the conversation
+//!   directory, as sessions see it; [`server`]: starting and stopping. Imports run one way
+//!   (docs/actors.md, "Imports"; checked by `tests/integration/layers.rs`).
 //! - [`signature`]: the HMAC-SHA1 operation signatures apps use to authorise logins and
 //!   conversation operations.
 //! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`].
@@ -59,6 +62,7 @@ pub mod node;
 pub mod protocol;
 pub mod query;
 pub mod server;
+pub mod services;
 pub mod session;
 pub mod signature;
 pub mod store;

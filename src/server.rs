@@ -139,7 +139,9 @@ impl Server {
                 .thread_name("xinshi-core")
                 .enable_all()
                 .build()?;
-            let node = match Node::open_with(config.clone(), clock, core.handle().clone(), &engine) {
+            let node = match Node::open_with(config.clone(), clock, core.handle().clone(), &engine)
+                .and_then(|node| crate::session::supervisor::start(&node).map(|()| node))
+            {
                 Ok(node) => node,
                 Err(err) => {
                     let dir = config.storage.location();

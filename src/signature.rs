@@ -22,16 +22,12 @@
 //! - A login signature opens one session: its nonce is remembered ([`Nonces`]) for as long
 //!   as the signature is valid, and a second use is refused with 4102.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
-
 use hmac::{Hmac, Mac};
-use parking_lot::Mutex;
 use sha1::Sha1;
 
 use crate::error::{Code, ImError};
-use crate::node::Node;
 use crate::protocol::{BlacklistCommand, ConvCommand, SessionCommand};
+use crate::services::Services;
 
 /// Which switch covers an action, and the error its failures get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +50,7 @@ impl Family {
     }
 
     /// Whether the app requires signatures of this family.
-    pub fn required(self, node: &Node) -> bool {
+    pub fn required(self, node: &Services) -> bool {
         let security = &node.config.security;
         match self {
             Family::Login => security.login_signature,
@@ -172,7 +168,7 @@ fn within_ttl(now_ms: i64, made_ms: i64, ttl_secs: u64) -> bool {
 /// Checks the signature of `action` if its family is switched on. Any of `alternatives`
 /// (the same action with the fields spelled another way) may match instead.
 pub fn verify(
-    node: &Node,
+    node: &Services,
     action: &Action<'_>,
     signed: Signed<'_>,
     alternatives: &[Action<'_>],
@@ -207,72 +203,7 @@ pub fn verify(
     Ok(())
 }
 
-/// Login signatures already used, each remembered until it expires: a replayed signature
-/// opens nothing. At most `max` are kept; to stay within that, the oldest are forgotten
-/// and every signature made no later than a forgotten one is refused from then on, so no
-/// signature can ever be used twice.
-pub struct Nonces {
-    inner: Mutex<NonceSet>,
-    hasher: RandomState,
-    max: usize,
-}
-
-#[derive(Default)]
-struct NonceSet {
-    seen: HashSet<u64>,
-    /// `(made_ms, hash)` in the order they were seen.
-    order: VecDeque<(i64, u64)>,
-    /// Signatures made at or before this are refused (some of their nonces were forgotten).
-    horizon_ms: i64,
-}
-
-impl Nonces {
-    pub fn new(max: usize) -> Self {
-        Nonces { inner: Mutex::default(), hasher: RandomState::new(), max: max.max(1) }
-    }
-
-    /// Records the use of a signature made at `made_ms`; false if it was used before (or
-    /// may have been: it is older than a forgotten one).
-    pub fn first_use(
-        &self,
-        client: &str,
-        nonce: &str,
-        signature: &str,
-        made_ms: i64,
-        now_ms: i64,
-        ttl_ms: i64,
-    ) -> bool {
-        let hash = self.hasher.hash_one((client, nonce, signature.to_ascii_lowercase()));
-        let mut set = self.inner.lock();
-        let NonceSet { seen, order, horizon_ms } = &mut *set;
-        while let Some(&(made, oldest)) = order.front() {
-            let expired = made < now_ms - ttl_ms;
-            if !expired && seen.len() < self.max {
-                break;
-            }
-            if !expired {
-                *horizon_ms = (*horizon_ms).max(made);
-            }
-            seen.remove(&oldest);
-            order.pop_front();
-        }
-        if made_ms <= *horizon_ms || !seen.insert(hash) {
-            return false;
-        }
-        order.push_back((made_ms, hash));
-        true
-    }
-
-    /// Number of nonces remembered.
-    pub fn len(&self) -> usize {
-        self.inner.lock().seen.len()
-    }
-
-    /// Whether none is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::services::nonces::Nonces;
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

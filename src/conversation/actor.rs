@@ -24,7 +24,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use super::state::ConvState;
 use super::{ConvMsg, ConvOp};
-use crate::node::Node;
+use crate::services::Services;
 
 /// How long a delivered mark that nothing waits on may stay unsaved, unless a message
 /// append takes it along first.
@@ -32,7 +32,8 @@ const MARK_FLUSH_DELAY: Duration = Duration::from_millis(500);
 
 /// Start arguments.
 pub struct ConvArgs {
-    pub node: Arc<Node>,
+    pub node: Arc<Services>,
+    pub convs: Arc<super::Directory>,
     pub cid: Arc<str>,
 }
 
@@ -64,7 +65,7 @@ impl Actor for ConversationActor {
         let idle = Duration::from_secs(args.node.config.limits.conversation_idle_secs.max(1));
         let ticker = myself.send_interval(idle / 2, || ConvMsg::Tick);
         let cid = args.cid.clone();
-        let state = Box::new(ConvState::new(args.node, args.cid, ticker));
+        let state = Box::new(ConvState::new(args.node, args.convs, args.cid, ticker));
         Ok(ConvHome { state: Some(state), backlog: VecDeque::new(), cid })
     }
 
@@ -131,7 +132,7 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) {
             });
         }
         ConvMsg::Retire => {
-            if state.is_quiet() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
+            if state.is_quiet() && state.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
                 myself.stop(None);
             }
         }
@@ -146,7 +147,7 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) {
                     }
                     _ => tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation"),
                 }
-                state.node.convs.remove_if(&state.cid, myself.get_id());
+                state.convs.remove_if(&state.cid, myself.get_id());
                 myself.stop(Some(err.to_string()));
             }
         }
@@ -155,7 +156,7 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) {
             state.flush_marks();
         }
         ConvMsg::Tick => {
-            if state.is_idle() && state.node.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
+            if state.is_idle() && state.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
                 myself.stop(None);
             }
         }
@@ -177,7 +178,7 @@ impl ConvState {
     /// and nothing is in flight.
     pub fn run_op(&mut self, myself: &ActorRef<ConvMsg>, op: ConvOp) -> bool {
         self.handled += 1;
-        self.node.convs.fail_point(&self.cid);
+        self.convs.fail_point(&self.cid);
         if let Err(err) = self.ensure_loaded() {
             self.fail(op, err);
             return false;
@@ -200,14 +201,14 @@ impl ConvState {
             ConvOp::Blacklist(req) => self.blacklist(*req),
             ConvOp::Conv(req) => self.command(*req),
         }
-        !self.active && self.is_quiet() && self.node.convs.try_retire(&self.cid, myself.get_id(), self.handled)
+        !self.active && self.is_quiet() && self.convs.try_retire(&self.cid, myself.get_id(), self.handled)
     }
 
     /// Whether `op` needs nothing from the store (everything it reads is in memory), so it
     /// may run on the actor's thread. A wrong "yes" costs a short blocking read there, a
     /// wrong "no" a trip to the blocking pool; neither changes what the operation does.
     pub fn runs_inline(&self, op: &ConvOp) -> bool {
-        if !self.is_loaded() || self.node.convs.has_fail_point() {
+        if !self.is_loaded() || self.convs.has_fail_point() {
             return false;
         }
         match op {

@@ -23,7 +23,7 @@ use ractor::{ActorId, ActorRef, ActorRuntime, MessagingErr};
 
 use super::supervisor::{ConvSupervisor, SupervisorMsg};
 use super::{ConvArgs, ConvMsg, ConvOp, ConversationActor};
-use crate::node::Node;
+use crate::services::Services;
 
 const SHARDS: usize = 64;
 
@@ -69,16 +69,16 @@ impl Directory {
 
     /// Enqueues `op` to the actor of `cid`, starting the actor if none runs (or the one
     /// that ran has died).
-    pub fn send(&self, node: &Arc<Node>, cid: &str, op: ConvOp) {
+    pub fn send(self: &Arc<Self>, node: &Arc<Services>, cid: &str, op: ConvOp) {
         let _ = self.enqueue(node, cid, op, true);
     }
 
     /// Enqueues `op` to the actor of `cid` if one is running; else hands `op` back.
-    pub fn send_if_running(&self, node: &Arc<Node>, cid: &str, op: ConvOp) -> Result<(), ConvOp> {
+    pub fn send_if_running(self: &Arc<Self>, node: &Arc<Services>, cid: &str, op: ConvOp) -> Result<(), ConvOp> {
         self.enqueue(node, cid, op, false)
     }
 
-    fn enqueue(&self, node: &Arc<Node>, cid: &str, op: ConvOp, start: bool) -> Result<(), ConvOp> {
+    fn enqueue(self: &Arc<Self>, node: &Arc<Services>, cid: &str, op: ConvOp, start: bool) -> Result<(), ConvOp> {
         let mut shard = self.shard(cid).lock();
         if !start && !shard.contains_key(cid) {
             return Err(op);
@@ -91,7 +91,7 @@ impl Directory {
                 None => {
                     self.running.fetch_add(1, Ordering::Relaxed);
                     let cid: Arc<str> = cid.into();
-                    let actor = spawn(node, cid.clone());
+                    let actor = spawn(node, self, cid.clone());
                     shard.entry(cid).or_insert(Entry { actor, sent: 0, used, retiring: false })
                 }
             };
@@ -220,14 +220,14 @@ impl Directory {
     }
 }
 
-fn spawn(node: &Arc<Node>, cid: Arc<str>) -> ActorRef<ConvMsg> {
+fn spawn(node: &Arc<Services>, directory: &Arc<Directory>, cid: Arc<str>) -> ActorRef<ConvMsg> {
     let _runtime = node.core().enter();
-    let supervisor = node.convs.supervisor.get_or_init(|| {
-        let (supervisor, _) = ActorRuntime::spawn_instant(None, ConvSupervisor, Arc::downgrade(node))
+    let supervisor = directory.supervisor.get_or_init(|| {
+        let (supervisor, _) = ActorRuntime::spawn_instant(None, ConvSupervisor, Arc::downgrade(directory))
             .expect("unnamed actors always spawn");
         supervisor
     });
-    let args = ConvArgs { node: node.clone(), cid };
+    let args = ConvArgs { node: node.clone(), convs: directory.clone(), cid };
     let (actor, _) = ActorRuntime::spawn_linked_instant(None, ConversationActor, args, supervisor.get_cell())
         .expect("unnamed actors always spawn");
     actor

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::node::Node;
 use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, ConvCommand, ConvMemberInfo, GenericCommand, JsonObjectMessage, OpType};
+use crate::services::Services;
 
 /// `notificationType` of a notification the SDKs may replay over REST after a reconnect.
 pub const NOTIFICATION_PERMANENT: i32 = 1;
@@ -91,7 +91,7 @@ impl<'a> Event<'a> {
 }
 
 /// Keeps `event` for every one of `recipients`, then pushes it to their online sessions.
-pub fn notify(node: &Arc<Node>, event: Event<'_>, recipients: Vec<String>) {
+pub fn notify(node: &Arc<Services>, event: Event<'_>, recipients: Vec<String>) {
     if recipients.is_empty() {
         return;
     }

@@ -10,14 +10,14 @@ use serde_json::{Map, Value};
 
 use crate::delivery::Reply;
 use crate::im_err;
-use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
+use crate::services::Services;
 
 /// Most conversation ids one `is_member` may name.
 pub const MAX_CIDS: usize = 100;
 
-pub async fn is_member(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+pub async fn is_member(node: &Arc<Services>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     let mut cids: Vec<String> = conv.cids.into_iter().chain(conv.cid).filter(|c| !c.is_empty()).collect();
     cids.dedup();
     if cids.len() > MAX_CIDS {

@@ -21,9 +21,9 @@ use super::temp::{expired, is_live};
 use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::im_err;
-use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, GenericCommand, LogItem, LogsCommand, QueryDirection};
+use crate::services::Services;
 use crate::store::StoreError;
 use crate::store::msg::MsgView;
 use crate::store::records::{Cursor, MsgRecord};
@@ -33,7 +33,7 @@ pub const MAX_LIMIT: usize = 100;
 /// Most messages looked at for one `lctype`-filtered page.
 const MAX_FILTER_SCAN: usize = 10_000;
 
-pub async fn logs(node: &Arc<Node>, client: &Arc<str>, reply: Reply, query: LogsCommand) {
+pub async fn logs(node: &Arc<Services>, client: &Arc<str>, reply: Reply, query: LogsCommand) {
     let client = client.clone();
     let found = node.blocking(move |node| history(node, &client, &query)).await;
     reply.result(found.map(|logs| GenericCommand {
@@ -50,7 +50,7 @@ struct Anchor {
     inclusive: bool,
 }
 
-fn history(node: &Node, client: &str, q: &LogsCommand) -> Result<Vec<LogItem>, ImError> {
+fn history(node: &Services, client: &str, q: &LogsCommand) -> Result<Vec<LogItem>, ImError> {
     let cid = q
         .cid
         .as_deref()

@@ -38,10 +38,10 @@ use crate::config::QueryConfig;
 use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::im_err;
-use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, JsonObjectMessage, OpType};
 use crate::query::{Filter, SortKey, compare_docs, parse_sort_within};
+use crate::services::Services;
 use crate::store::kv::{RangeOptions, prefix_end};
 use crate::store::records::{ConvRecord, MsgRecord, decode};
 use crate::store::tuple::Unpack;
@@ -63,7 +63,7 @@ struct Request {
     last_message: bool,
 }
 
-pub async fn query(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+pub async fn query(node: &Arc<Services>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     if !conv.temp_conv_ids.is_empty() {
         return super::temp::lookup(node, client, reply, conv).await;
     }
@@ -128,7 +128,7 @@ struct Row {
 }
 
 /// Evaluates the query; returns the JSON array text of the results.
-fn run(node: &Node, client: &str, req: &Request) -> Result<String, ImError> {
+fn run(node: &Services, client: &str, req: &Request) -> Result<String, ImError> {
     if req.limit == 0 {
         return Ok("[]".into());
     }

@@ -20,13 +20,13 @@ use crate::delivery::Reply;
 use crate::error::ImError;
 use crate::ids;
 use crate::im_err;
-use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{CommandType, ConvCommand, GenericCommand, OpType};
+use crate::services::Services;
 use crate::signature::{self, Action, Signed};
 use crate::store::conv::{NewConv, Started};
 
-pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+pub async fn start(node: &Arc<Services>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     if conv.temp_conv == Some(true) && conv.transient != Some(true) {
         return super::temp::start(node, client, reply, conv).await;
     }
@@ -45,7 +45,7 @@ pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: Conv
 }
 
 /// Validates the request and builds the conversation to create.
-fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImError> {
+fn check(node: &Services, client: &str, conv: &ConvCommand) -> Result<NewConv, ImError> {
     if conv.transient == Some(true) {
         return Err(im_err!(InternalError, "chat rooms are not supported yet"));
     }
@@ -60,7 +60,7 @@ fn check(node: &Node, client: &str, conv: &ConvCommand) -> Result<NewConv, ImErr
 
 /// The members of a new conversation, once the signature holds: `m` plus the creator,
 /// sorted and de-duplicated, each a valid client id (4103), at most `max` (4304).
-pub(super) fn members(node: &Node, client: &str, conv: &ConvCommand, max: usize) -> Result<Vec<String>, ImError> {
+pub(super) fn members(node: &Services, client: &str, conv: &ConvCommand, max: usize) -> Result<Vec<String>, ImError> {
     let mut members: Vec<String> = conv.m.iter().filter(|m| !m.is_empty()).cloned().collect();
     verify_signature(node, client, &members, conv)?;
     members.push(client.to_owned());
@@ -96,7 +96,7 @@ pub(super) fn attributes(conv: &ConvCommand) -> Result<String, ImError> {
 /// The `conv/start` signature signs the members "as sent" (the JS SDK sends and signs the
 /// full list, creator included); the docs call them "the invited members", so a list with or
 /// without the creator is accepted too (spec/leancloud-im.md §14 G4).
-fn verify_signature(node: &Node, client: &str, sent: &[String], conv: &ConvCommand) -> Result<(), ImError> {
+fn verify_signature(node: &Services, client: &str, sent: &[String], conv: &ConvCommand) -> Result<(), ImError> {
     let signed = Signed::conv(conv);
     let with_creator: Vec<String> = sent.iter().cloned().chain([client.to_owned()]).collect();
     let without_creator: Vec<String> = sent.iter().filter(|m| *m != client).cloned().collect();
@@ -118,7 +118,7 @@ pub(super) fn started_reply(started: &Started) -> GenericCommand {
 }
 
 /// `conv/joined {cid, initBy}` for the initial members other than the creator.
-pub(super) fn notify_joined(node: &Arc<Node>, creator: &str, started: &Started) {
+pub(super) fn notify_joined(node: &Arc<Services>, creator: &str, started: &Started) {
     let others: Vec<String> = started.record.members.iter().filter(|m| *m != creator).cloned().collect();
     let event = Event::new(OpType::Joined, &started.cid, creator);
     notify(node, event, others);

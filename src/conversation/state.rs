@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::ConvOp;
 use super::direct::Pending;
 use crate::error::ImError;
-use crate::node::Node;
+use crate::services::Services;
 use crate::store::StoreError;
 use crate::store::kv::Guard;
 use crate::store::records::{Cursor, MsgRecord};
@@ -43,7 +43,9 @@ impl Recent {
 }
 
 pub struct ConvState {
-    pub node: Arc<Node>,
+    pub node: Arc<Services>,
+    /// The directory this actor is listed in (to retire from it).
+    pub convs: Arc<super::Directory>,
     pub cid: Arc<str>,
     pub ticker: JoinHandle<()>,
     /// Operations handled (compared with the directory's count to retire safely).
@@ -91,11 +93,12 @@ pub struct ConvState {
 }
 
 impl ConvState {
-    pub fn new(node: Arc<Node>, cid: Arc<str>, ticker: JoinHandle<()>) -> Self {
+    pub fn new(node: Arc<Services>, convs: Arc<super::Directory>, cid: Arc<str>, ticker: JoinHandle<()>) -> Self {
         let now = node.now_ms();
         let temp = cid.starts_with(crate::ids::TEMP_PREFIX);
         ConvState {
             node,
+            convs,
             cid,
             ticker,
             handled: 0,

@@ -13,7 +13,7 @@ use std::sync::Weak;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster_derive::RactorMessage;
 
-use crate::node::Node;
+use super::Directory;
 
 /// The supervisor takes no messages of its own: only supervision events.
 #[derive(Debug, RactorMessage)]
@@ -23,14 +23,14 @@ pub struct ConvSupervisor;
 
 impl Actor for ConvSupervisor {
     type Msg = SupervisorMsg;
-    type State = Weak<Node>;
-    type Arguments = Weak<Node>;
+    type State = Weak<Directory>;
+    type Arguments = Weak<Directory>;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SupervisorMsg>,
-        node: Weak<Node>,
-    ) -> Result<Weak<Node>, ActorProcessingErr> {
+        node: Weak<Directory>,
+    ) -> Result<Weak<Directory>, ActorProcessingErr> {
         Ok(node)
     }
 
@@ -38,12 +38,12 @@ impl Actor for ConvSupervisor {
         &self,
         _myself: ActorRef<SupervisorMsg>,
         event: SupervisionEvent,
-        node: &mut Weak<Node>,
+        node: &mut Weak<Directory>,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(actor, why) = event {
             tracing::error!(actor = %actor.get_id(), error = %why, "a conversation actor failed; it restarts from the store");
-            if let Some(node) = node.upgrade() {
-                node.convs.forget_actor(actor.get_id());
+            if let Some(convs) = node.upgrade() {
+                convs.forget_actor(actor.get_id());
             }
         }
         Ok(())

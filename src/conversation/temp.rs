@@ -36,8 +36,8 @@ use crate::delivery::Reply;
 use crate::error::{Code, ImError};
 use crate::ids;
 use crate::im_err;
-use crate::node::Node;
 use crate::protocol::ConvCommand;
+use crate::services::Services;
 use crate::store::records::ConvRecord;
 use crate::store::temp::NewTemp;
 
@@ -74,7 +74,7 @@ fn ttl_secs(limits: &LimitsConfig, requested: Option<i32>) -> i64 {
 }
 
 /// `conv/start` with `tempConv: true`.
-pub async fn start(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+pub async fn start(node: &Arc<Services>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     let new = match members(node, client, &conv, MAX_TEMP_MEMBERS).and_then(|members| {
         Ok(NewTemp {
             creator: client.to_string(),
@@ -136,7 +136,7 @@ impl ConvState {
 
 /// `conv/query {tempConvIds}`: the live temporary conversations among the ids, in the order
 /// asked, each once. `flag` works as for `where` queries (compact; last message for members).
-pub async fn lookup(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
+pub async fn lookup(node: &Arc<Services>, client: &Arc<str>, reply: Reply, conv: ConvCommand) {
     if conv.temp_conv_ids.len() > MAX_TEMP_IDS {
         let n = conv.temp_conv_ids.len();
         return reply.error(&im_err!(ConversationQueryFailed, "{n} tempConvIds; at most {MAX_TEMP_IDS} per query"));
@@ -146,7 +146,7 @@ pub async fn lookup(node: &Arc<Node>, client: &Arc<str>, reply: Reply, conv: Con
     reply.result(found.map(results));
 }
 
-fn documents(node: &Node, client: &str, conv: &ConvCommand) -> Result<String, ImError> {
+fn documents(node: &Services, client: &str, conv: &ConvCommand) -> Result<String, ImError> {
     let store = &node.store;
     let now = node.now_ms();
     let flag = conv.flag.unwrap_or(0);

@@ -238,7 +238,7 @@ impl Socket {
         let outbox = Outbox::new(self.conn.clone(), client.clone());
         let id = self.node.next_session_id();
         let args = SessionArgs { node: self.node.clone(), outbox, id, open: opening, origin: self.origin.clone() };
-        let supervisor = self.node.sessions.get().expect("started with the node").get_cell();
+        let supervisor = self.node.sessions.get().expect("started with the server").clone();
         match Actor::spawn_linked(None, SessionActor, args, supervisor).await {
             Ok((actor, _)) => {
                 self.clients.push(Client { id: client, actor });

@@ -20,6 +20,7 @@ use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame;
 use crate::protocol::{BlacklistCommand, CommandType, GenericCommand, OpType};
+use crate::services::Services;
 use crate::signature::{self, Action, Signed};
 use crate::store::blacklist::List;
 
@@ -46,7 +47,7 @@ pub async fn blacklist(node: &Arc<Node>, client: &Arc<str>, reply: Reply, op: Op
     reply.result(answer);
 }
 
-fn own_list(node: &Node, client: &str, op: OpType, msg: &BlacklistCommand) -> Result<GenericCommand, ImError> {
+fn own_list(node: &Services, client: &str, op: OpType, msg: &BlacklistCommand) -> Result<GenericCommand, ImError> {
     let store = &node.store;
     let cids: Vec<String> = msg.to_cids.iter().filter(|c| !c.is_empty()).cloned().collect();
     let (answer_op, answer) = match op {

@@ -15,9 +15,9 @@
 pub mod blacklist;
 pub mod open;
 pub mod query;
-pub mod rate;
 pub mod supervisor;
-pub mod token;
+
+pub use crate::services::{rate, token};
 
 use std::sync::Arc;
 
@@ -223,10 +223,12 @@ impl SessionState {
                 if let Err(err) = open::take_origin(node, &self.origin, Class::Create, node.now_ms()) {
                     return reply.error(&err);
                 }
-                conversation::start::start(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
+                conversation::start::start(&node.services, &self.client, reply, cmd.conv_message.unwrap_or_default())
+                    .await
             }
             (Some(CommandType::Conv), Some(OpType::Query)) => {
-                conversation::query::query(node, &self.client, reply, cmd.conv_message.unwrap_or_default()).await
+                conversation::query::query(&node.services, &self.client, reply, cmd.conv_message.unwrap_or_default())
+                    .await
             }
             (Some(CommandType::Conv), Some(op @ (OpType::Add | OpType::Remove))) => {
                 let add = op == OpType::Add;
@@ -235,8 +237,13 @@ impl SessionState {
                 })
             }
             (Some(CommandType::Conv), Some(OpType::IsMember)) => {
-                conversation::is_member::is_member(node, &self.client, reply, cmd.conv_message.unwrap_or_default())
-                    .await
+                conversation::is_member::is_member(
+                    &node.services,
+                    &self.client,
+                    reply,
+                    cmd.conv_message.unwrap_or_default(),
+                )
+                .await
             }
             (
                 Some(CommandType::Conv),
@@ -259,7 +266,8 @@ impl SessionState {
                 blacklist::blacklist(node, &self.client, reply, op, cmd.blacklist_message.unwrap_or_default()).await
             }
             (Some(CommandType::Logs), _) => {
-                conversation::logs::logs(node, &self.client, reply, cmd.logs_message.unwrap_or_default()).await
+                conversation::logs::logs(&node.services, &self.client, reply, cmd.logs_message.unwrap_or_default())
+                    .await
             }
             (Some(CommandType::Direct), _) => self.direct(reply, cmd),
             (Some(CommandType::Ack), _) => self.receive_ack(reply, cmd),
@@ -332,7 +340,7 @@ impl SessionState {
         let node = &self.node;
         let cold: Vec<(String, ConvOp)> = ops
             .into_iter()
-            .filter_map(|(cid, op)| node.convs.send_if_running(node, &cid, op).err().map(|op| (cid, op)))
+            .filter_map(|(cid, op)| node.convs.send_if_running(&node.services, &cid, op).err().map(|op| (cid, op)))
             .collect();
         if cold.is_empty() {
             return;

@@ -24,6 +24,7 @@ use crate::im_err;
 use crate::node::Node;
 use crate::protocol::frame::{self, push};
 use crate::protocol::{CommandType, GenericCommand, OpType, SessionCommand, UnreadCommand, UnreadTuple};
+use crate::services::Services;
 use crate::signature::{self, Action, Signed};
 
 /// Most conversations listed in an `unread` summary.
@@ -149,7 +150,7 @@ pub async fn unread(state: &SessionState, opening: Opening) {
 }
 
 /// The unread tuples of `client` (see the module doc).
-pub fn unread_tuples(node: &Node, client: &str, since: Option<i64>) -> Result<Vec<UnreadTuple>, ImError> {
+pub fn unread_tuples(node: &Services, client: &str, since: Option<i64>) -> Result<Vec<UnreadTuple>, ImError> {
     let store = &node.store;
     let mut tuples = Vec::new();
     let now = node.now_ms();

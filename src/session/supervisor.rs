@@ -7,12 +7,14 @@
 //! itself: nothing is pushed to a session that no longer exists. The command it was
 //! handling is answered 4200 as its reply is dropped.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster_derive::RactorMessage;
 
 use crate::node::Node;
+use crate::services::Services;
+use crate::store::StoreError;
 
 /// The supervisor takes no messages of its own: only supervision events.
 #[derive(Debug, RactorMessage)]
@@ -22,14 +24,14 @@ pub struct SessionSupervisor;
 
 impl Actor for SessionSupervisor {
     type Msg = SessionSupervisorMsg;
-    type State = Weak<Node>;
-    type Arguments = Weak<Node>;
+    type State = Weak<Services>;
+    type Arguments = Weak<Services>;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SessionSupervisorMsg>,
-        node: Weak<Node>,
-    ) -> Result<Weak<Node>, ActorProcessingErr> {
+        node: Weak<Services>,
+    ) -> Result<Weak<Services>, ActorProcessingErr> {
         Ok(node)
     }
 
@@ -37,7 +39,7 @@ impl Actor for SessionSupervisor {
         &self,
         _myself: ActorRef<SessionSupervisorMsg>,
         event: SupervisionEvent,
-        node: &mut Weak<Node>,
+        node: &mut Weak<Services>,
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(actor, why) = event {
             tracing::error!(actor = %actor.get_id(), error = %why, "a session actor failed; it leaves presence");
@@ -47,4 +49,13 @@ impl Actor for SessionSupervisor {
         }
         Ok(())
     }
+}
+
+/// Starts the session supervisor of `node` (once, as the server starts).
+pub fn start(node: &Node) -> Result<(), StoreError> {
+    let _runtime = node.core().enter();
+    let (supervisor, _) = ractor::ActorRuntime::spawn_instant(None, SessionSupervisor, Arc::downgrade(&node.services))
+        .map_err(|e| StoreError::Engine(format!("cannot start the session supervisor: {e}")))?;
+    let _ = node.sessions.set(supervisor.get_cell());
+    Ok(())
 }

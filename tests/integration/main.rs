@@ -15,6 +15,7 @@ mod errors;
 mod hardening_query;
 mod history;
 mod journal;
+mod layers;
 mod limits;
 mod members;
 mod messages;
