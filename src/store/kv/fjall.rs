@@ -417,8 +417,13 @@ impl Engine for FjallEngine {
         let kv = self.kv.inner();
         let mut applied = Vec::with_capacity(groups.len());
         // Guard keys written earlier in this batch, with their new values: a later group's
-        // guard must see them.
-        let guarded: HashSet<&[u8]> = groups.iter().filter_map(|g| g.guard.map(|g| g.key.as_slice())).collect();
+        // guard must see them. A guarded group writes a guard key only when it is its own
+        // (a claim); a group without a guard may write any (a sweep clearing an epoch). So
+        // message appends, the bulk of every batch, cost no hashing here beyond their guard.
+        let guarded: Option<HashSet<&[u8]>> = groups
+            .iter()
+            .any(|g| g.guard.is_none())
+            .then(|| groups.iter().filter_map(|g| g.guard.map(|g| g.key.as_slice())).collect());
         let mut overlay: HashMap<&[u8], Option<&[u8]>> = HashMap::new();
         let mut cache = self.guards.lock();
         for group in groups {
@@ -449,7 +454,12 @@ impl Engine for FjallEngine {
                         (key, None)
                     }
                 };
-                if guarded.contains(key.as_slice()) {
+                let guard_key = match (group.guard, &guarded) {
+                    (Some(guard), _) => guard.key == *key,
+                    (None, Some(guarded)) => guarded.contains(key.as_slice()) || cache.contains_key(key),
+                    (None, None) => false,
+                };
+                if guard_key {
                     overlay.insert(key, value);
                 }
             }
@@ -459,20 +469,6 @@ impl Engine for FjallEngine {
         self.committed_after(before);
         for (key, value) in overlay {
             cache.insert(key.to_vec(), value.map(<[u8]>::to_vec));
-        }
-        // A guard key written by a group without a guard (or in an earlier batch's role).
-        if !cache.is_empty() {
-            for (group, _) in groups.iter().zip(&applied).filter(|(_, applied)| **applied) {
-                for write in group.writes {
-                    let (key, value) = match write {
-                        Write::Set(key, value) => (key, Some(value)),
-                        Write::Clear(key) => (key, None),
-                    };
-                    if let Some(cached) = cache.get_mut(key) {
-                        *cached = value.cloned();
-                    }
-                }
-            }
         }
         Ok(applied)
     }
