@@ -21,9 +21,9 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 use ractor::{ActorId, ActorRef, ActorRuntime, MessagingErr};
 
-use super::supervisor::{ConvSupervisor, SupervisorMsg};
 use super::{ConvArgs, ConvMsg, ConvOp, ConversationActor};
 use crate::services::Services;
+use crate::services::supervisor::SupervisorMsg;
 
 const SHARDS: usize = 64;
 
@@ -45,6 +45,7 @@ pub struct Directory {
     uses: AtomicU64,
     max: usize,
     fail_point: Mutex<Option<Arc<str>>>,
+    fail_armed: std::sync::atomic::AtomicBool,
     /// The supervisor every conversation actor is linked to (started with the first one).
     supervisor: OnceLock<ActorRef<SupervisorMsg>>,
 }
@@ -59,6 +60,7 @@ impl Directory {
             uses: AtomicU64::new(0),
             max: max.max(1),
             fail_point: Mutex::default(),
+            fail_armed: Default::default(),
             supervisor: OnceLock::new(),
         }
     }
@@ -191,17 +193,19 @@ impl Directory {
     #[doc(hidden)]
     pub fn set_fail_point(&self, cid: Option<&str>) {
         *self.fail_point.lock() = cid.map(Arc::from);
+        self.fail_armed.store(cid.is_some(), Ordering::Release);
     }
 
     /// Panics if the fail point names `cid` (see [`Directory::set_fail_point`]).
     pub fn fail_point(&self, cid: &str) {
-        if self.fail_point.lock().as_deref() == Some(cid) {
+        if self.has_fail_point() && self.fail_point.lock().as_deref() == Some(cid) {
             panic!("fail point: conversation {cid}");
         }
     }
 
+    /// Whether a fail point is set (one atomic load: asked for every operation).
     pub fn has_fail_point(&self) -> bool {
-        self.fail_point.lock().is_some()
+        self.fail_armed.load(Ordering::Acquire)
     }
 
     /// Number of running conversation actors.
@@ -222,11 +226,7 @@ impl Directory {
 
 fn spawn(node: &Arc<Services>, directory: &Arc<Directory>, cid: Arc<str>) -> ActorRef<ConvMsg> {
     let _runtime = node.core().enter();
-    let supervisor = directory.supervisor.get_or_init(|| {
-        let (supervisor, _) = ActorRuntime::spawn_instant(None, ConvSupervisor, Arc::downgrade(directory))
-            .expect("unnamed actors always spawn");
-        supervisor
-    });
+    let supervisor = directory.supervisor.get_or_init(|| super::supervisor::start(directory));
     let args = ConvArgs { node: node.clone(), convs: directory.clone(), cid };
     let (actor, _) = ActorRuntime::spawn_linked_instant(None, ConversationActor, args, supervisor.get_cell())
         .expect("unnamed actors always spawn");

@@ -20,7 +20,7 @@
 //!   to everyone (the Owner still cannot quit: 4324). With roles off, any member may do
 //!   all of these, as before (docs/decisions.md, "Member roles").
 //! - A member that leaves loses its role; roles are read over REST through
-//!   `GET /1.1/classes/_ConversationMemberInfo` ([`crate::gateway::member_info`]).
+//!   `GET /1.1/classes/_ConversationMemberInfo` (the gateway's `member_info`).
 
 use std::cmp::Ordering;
 

@@ -70,7 +70,7 @@ pub struct ConvState {
     pub expires_ms: i64,
     /// The owner epoch this actor claimed: every append carries it, so appends of an actor
     /// that lost the conversation to a newer one are fenced off ([`crate::store::owner`]).
-    pub guard: Option<Guard>,
+    pub guard: Option<Arc<Guard>>,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -142,7 +142,7 @@ impl ConvState {
             self.expires_ms = record.expires_ms;
             // Claim before loading the messages: whatever a previous owner stored is then
             // loaded, and whatever it still sends is fenced off.
-            self.guard = Some(store.claim(&self.cid)?);
+            self.guard = Some(Arc::new(store.claim(&self.cid)?));
         }
         let newest = store.messages(&self.cid).scan(1, u64::MAX, true, RECENT)?;
         if let Some((seq, msg)) = newest.first() {

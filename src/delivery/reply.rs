@@ -29,7 +29,6 @@ pub struct Addr {
 #[derive(Debug)]
 pub struct Reply {
     pub addr: Addr,
-    pub i: Option<i32>,
     outbox: Outbox,
     answered: AtomicBool,
 }
@@ -37,20 +36,20 @@ pub struct Reply {
 impl Reply {
     /// The reply to the request at `addr`, whose session's outbox is `outbox`.
     pub fn new(addr: Addr, outbox: Outbox) -> Self {
-        Reply { addr, i: addr.i, outbox, answered: AtomicBool::new(false) }
+        Reply { addr, outbox, answered: AtomicBool::new(false) }
     }
 
     /// Sends `cmd` as the answer (its `i` is set to the request's).
     pub fn send(&self, mut cmd: GenericCommand) {
         self.answered.store(true, Ordering::Relaxed);
-        cmd.i = self.i;
+        cmd.i = self.addr.i;
         self.outbox.send(&cmd);
     }
 
     /// Answers with an `error` command.
     pub fn error(&self, err: &ImError) {
         self.answered.store(true, Ordering::Relaxed);
-        self.outbox.send(&frame::error(self.i, err));
+        self.outbox.send(&frame::error(self.addr.i, err));
     }
 
     /// Sends `result`'s command, or its error.
@@ -64,7 +63,7 @@ impl Reply {
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        if self.i.is_some() && !self.answered.load(Ordering::Relaxed) {
+        if self.addr.i.is_some() && !self.answered.load(Ordering::Relaxed) {
             self.error(&im_err!(InternalError, "the request was lost on the server; it may be sent again"));
         }
     }

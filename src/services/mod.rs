@@ -5,6 +5,7 @@
 
 pub mod nonces;
 pub mod rate;
+pub mod supervisor;
 pub mod token;
 
 use std::sync::Arc;

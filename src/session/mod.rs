@@ -318,7 +318,7 @@ impl SessionState {
     fn receive_ack(&self, reply: Reply, cmd: GenericCommand) {
         let ack = cmd.ack_message.unwrap_or_default();
         if let Err(err) = self.node.rate.take(&self.client, Class::Receipt, self.node.now_ms()) {
-            return if reply.i.is_some() {
+            return if reply.addr.i.is_some() {
                 reply.error(&err)
             } else {
                 tracing::debug!(client = %self.client, "receipt dropped: {err}")
@@ -328,7 +328,7 @@ impl SessionState {
             let op = ConvOp::Ack { from: self.client.clone(), mid: ack.mid, tots: ack.tots };
             self.receipts(vec![(cid, op)]);
         }
-        if reply.i.is_some() {
+        if reply.addr.i.is_some() {
             reply.send(frame::command(CommandType::Ack, None));
         }
     }
@@ -369,7 +369,7 @@ impl SessionState {
         marks.retain(|(cid, _, _)| !cid.is_empty());
         let n = u32::try_from(marks.len()).unwrap_or(u32::MAX);
         if let Err(err) = self.node.rate.take_n(&self.client, Class::Receipt, n, self.node.now_ms()) {
-            return if reply.i.is_some() {
+            return if reply.addr.i.is_some() {
                 reply.error(&err)
             } else {
                 tracing::debug!(client = %self.client, "read dropped: {err}")
@@ -379,7 +379,7 @@ impl SessionState {
             .into_iter()
             .map(|(cid, mid, ts)| (cid, ConvOp::Read { from: self.client.clone(), session: self.id, mid, ts }));
         self.receipts(ops.collect());
-        if reply.i.is_some() {
+        if reply.addr.i.is_some() {
             reply.send(frame::command(CommandType::Read, None));
         }
     }

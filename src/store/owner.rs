@@ -16,7 +16,7 @@
 //! pipeline's one thread; engines shared by several processes read the guard inside their
 //! write transaction.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use super::keys;
 use super::kv::{Guard, Write};
@@ -37,7 +37,11 @@ impl Store {
             let (done, claimed) = mpsc::channel();
             let guard = Guard { key: key.clone(), value: current };
             let writes = vec![Write::Set(key.clone(), next.clone())];
-            self.pipeline.submit_guarded(Some(guard), writes, Box::new(move |result| drop(done.send(result))));
+            self.pipeline.submit_guarded(
+                Some(Arc::new(guard)),
+                writes,
+                Box::new(move |result| drop(done.send(result))),
+            );
             match claimed.recv().map_err(|_| StoreError::Closed)? {
                 Ok(()) => return Ok(Guard { key, value: Some(next) }),
                 Err(StoreError::Fenced) => continue,
@@ -73,7 +77,11 @@ mod tests {
         for (name, guard) in [("stale", first), ("owner", second)] {
             let tx = tx.clone();
             let writes = vec![Write::Set(format!("m-{name}").into_bytes(), b"x".to_vec())];
-            store.pipeline.submit_guarded(Some(guard), writes, Box::new(move |r| tx.send((name, r)).unwrap()));
+            store.pipeline.submit_guarded(
+                Some(Arc::new(guard)),
+                writes,
+                Box::new(move |r| tx.send((name, r)).unwrap()),
+            );
         }
         let results: Vec<_> = (0..2).map(|_| rx.recv().unwrap()).collect();
         assert!(matches!(results[0], ("stale", Err(StoreError::Fenced))), "{results:?}");

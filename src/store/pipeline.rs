@@ -45,7 +45,7 @@ struct State {
 
 /// One submission: writes applied together, if their guard holds.
 struct Append {
-    guard: Option<Guard>,
+    guard: Option<Arc<Guard>>,
     writes: Vec<Write>,
     done: Done,
 }
@@ -113,7 +113,7 @@ impl Pipeline {
 
     /// [`Pipeline::submit`], applied only if `guard` holds when the commit runs; else
     /// `done` gets [`StoreError::Fenced`] and nothing of `writes` is written.
-    pub fn submit_guarded(&self, guard: Option<Guard>, writes: Vec<Write>, done: Done) {
+    pub fn submit_guarded(&self, guard: Option<Arc<Guard>>, writes: Vec<Write>, done: Done) {
         let refused = {
             let mut state = self.shared.state.lock();
             if let Some(why) = &state.failed {
@@ -166,7 +166,7 @@ impl Drop for Pipeline {
 }
 
 fn run(engine: Arc<dyn Engine>, shared: &Shared, max_batch: usize, stats: &PipelineStats) {
-    let mut batch: Vec<(Option<Guard>, Vec<Write>)> = Vec::with_capacity(max_batch);
+    let mut batch: Vec<(Option<Arc<Guard>>, Vec<Write>)> = Vec::with_capacity(max_batch);
     loop {
         {
             let mut state = shared.state.lock();
@@ -187,7 +187,7 @@ fn run(engine: Arc<dyn Engine>, shared: &Shared, max_batch: usize, stats: &Pipel
         }
         let appends = batch.len();
         let groups: Vec<Group<'_>> =
-            batch.iter().map(|(guard, writes)| Group { guard: guard.as_ref(), writes }).collect();
+            batch.iter().map(|(guard, writes)| Group { guard: guard.as_deref(), writes }).collect();
         let result = engine.write(&groups);
         drop(groups);
         batch.clear();
