@@ -142,8 +142,9 @@ pub struct LimitsConfig {
     /// Most conversation actors running on this node; past it the least recently used idle
     /// ones stop first.
     pub max_conversation_actors: usize,
-    /// Most live session tokens kept; past it the oldest are forgotten (their clients get
-    /// 4112 on a reconnect and log in afresh).
+    /// Most logouts (`session/close`) whose tokens this process remembers in memory, newest
+    /// first. Tokens themselves are signed, not kept; every logout is also in the store,
+    /// where every process finds it.
     pub max_session_tokens: usize,
     /// Most clients logged in on one WebSocket at a time (4103 beyond).
     pub max_clients_per_socket: usize,

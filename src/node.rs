@@ -96,7 +96,7 @@ impl Node {
                 let after = seen.saturating_sub(KICK_POLL.as_millis() as i64);
                 let found = node.blocking(move |node| Ok(node.store.kicks_after(after)?)).await;
                 let Ok(kicks) = found else { continue };
-                let forget_after_ms = node.config.security.signature_ttl_secs as i64 * 1000;
+                let forget_after_ms = crate::services::token::kick_memory_ms(&node.config);
                 for (client, at) in kicks {
                     seen = seen.max(at);
                     if node.tokens.revoked_at(&client).is_some_and(|known| known >= at) {
@@ -127,7 +127,7 @@ impl Node {
                 let now = node.now_ms();
                 let swept = tokio::task::spawn_blocking(move || {
                     let swept = node.store.expire_notifications(before, &mut cursor, CHUNK);
-                    if let Err(err) = node.store.expire_tokens(now, CHUNK) {
+                    if let Err(err) = node.store.expire_token_ends(now, CHUNK) {
                         tracing::warn!(error = %err, "sweeping expired session tokens failed");
                     }
                     (swept, cursor)

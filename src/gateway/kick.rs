@@ -66,8 +66,7 @@ pub async fn kick_client(node: &Arc<Node>, client: &str, reason: Option<String>)
     let now = node.now_ms();
     let kicked = client.to_owned();
     node.blocking(move |node| Ok(node.store.record_kick(&kicked, now)?)).await?;
-    let signature_ttl_ms = node.config.security.signature_ttl_secs as i64 * 1000;
-    node.tokens.revoke(client, now, signature_ttl_ms);
+    node.tokens.revoke(client, now, crate::services::token::kick_memory_ms(&node.config));
     for session in node.presence.sessions(client) {
         session.control.close_session(Code::KickedByApp, reason.clone());
     }

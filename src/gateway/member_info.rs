@@ -47,13 +47,18 @@ pub async fn member_info(
     if !authorized(&req, &node) {
         return unauthorized();
     }
-    let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
-    let now = node.now_ms();
-    let client = match &query.client_id {
-        Some(client) => node.check_token(token, client, now).map(|_| client.clone()),
-        None => node.tokens.client_of(token, now),
-    };
-    let Some(client) = client else {
+    let token = header(&req, "x-lc-im-session-token").unwrap_or_default().to_owned();
+    let named = query.client_id.clone();
+    let client = node
+        .blocking(move |node| {
+            let now = node.now_ms();
+            Ok(match named {
+                Some(client) => node.check_token(&token, &client, now).map(|_| client),
+                None => node.token_client(&token, now),
+            })
+        })
+        .await;
+    let Ok(Some(client)) = client else {
         return json_error(StatusCode::UNAUTHORIZED, 4112, "SESSION_TOKEN_EXPIRED");
     };
     let cond: Value = query.where_.as_deref().and_then(|w| serde_json::from_str(w).ok()).unwrap_or(Value::Null);

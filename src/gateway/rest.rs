@@ -35,8 +35,10 @@ pub async fn notifications(
     if !authorized(&req, &node) {
         return unauthorized();
     }
-    let token = header(&req, "x-lc-im-session-token").unwrap_or_default();
-    if node.check_token(token, &query.client_id, node.now_ms()).is_none() {
+    let token = header(&req, "x-lc-im-session-token").unwrap_or_default().to_owned();
+    let client = query.client_id.clone();
+    let granted = node.blocking(move |node| Ok(node.check_token(&token, &client, node.now_ms()))).await;
+    if !matches!(granted, Ok(Some(_))) {
         return json_error(StatusCode::UNAUTHORIZED, 4112, "SESSION_TOKEN_EXPIRED");
     }
     let query = query.into_inner();

@@ -212,7 +212,7 @@ impl Socket {
     }
 
     async fn open(&mut self, cmd: GenericCommand) {
-        let opening = match open::check(&self.node, &cmd, &self.origin) {
+        let opening = match self.check_open(&cmd).await {
             Ok(opening) => opening,
             Err(err) => return self.send(&frame::error(cmd.i, &err)),
         };
@@ -222,7 +222,7 @@ impl Socket {
         }
         let max = self.node.config.limits.max_clients_per_socket;
         if self.clients.len() >= max {
-            self.node.revoke_token(&opening.token);
+            // The token was never handed out: nothing to end.
             return self.send(&frame::error(cmd.i, &im_err!(InvalidLogin, "at most {max} clients on one connection")));
         }
         // A tagged login looks at the client's sessions and joins them as one step.
@@ -247,6 +247,23 @@ impl Socket {
             Err(err) => {
                 tracing::error!(error = %err, "session actor failed to start");
                 self.send(&frame::error(cmd.i, &ImError::new(Code::InternalError)));
+            }
+        }
+    }
+
+    /// [`open::check`]; on the blocking pool for a reconnect with a session token, whose
+    /// check reads the store (was it ended by a logout in another process?).
+    async fn check_open(&self, cmd: &GenericCommand) -> Result<open::Opening, ImError> {
+        let session = cmd.session_message.as_ref();
+        if !session.is_some_and(|s| s.r == Some(true) && s.st.is_some()) {
+            return open::check(&self.node, cmd, &self.origin);
+        }
+        let (node, cmd, origin) = (self.node.clone(), cmd.clone(), self.origin.clone());
+        match tokio::task::spawn_blocking(move || open::check(&node, &cmd, &origin)).await {
+            Ok(checked) => checked,
+            Err(err) => {
+                tracing::error!(error = %err, "checking a login failed");
+                Err(ImError::new(Code::InternalError))
             }
         }
     }

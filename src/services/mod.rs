@@ -20,7 +20,6 @@ use crate::delivery::outbox::Outbound;
 use crate::delivery::presence::Presence;
 use crate::error::ImError;
 use crate::store::kv::FjallOptions;
-use crate::store::token::TokenRecord;
 use crate::store::{Store, StoreError};
 
 /// The services of one server process.
@@ -61,9 +60,8 @@ impl Services {
         let engine = FjallOptions { repair_journal: config.storage.repair_journal, ..engine.clone() };
         let store = Store::open(&config.storage, &engine)?;
         let first_session = store.node_id() << 40 | 1;
-        let tokens = Tokens::new(config.limits.max_session_tokens);
-        let signature_ttl_ms = config.security.signature_ttl_secs as i64 * 1000;
-        tokens.restore_kicks(store.kicks_since(clock.now_ms() - signature_ttl_ms)?);
+        let tokens = Tokens::new(store.token_secret()?, config.limits.max_session_tokens);
+        tokens.restore_kicks(store.kicks_since(clock.now_ms() - token::kick_memory_ms(&config))?);
         Ok(Services {
             clock,
             store,
@@ -100,43 +98,38 @@ impl Services {
         &self.core
     }
 
-    /// A new session token for `client`'s `login`, valid for `ttl_secs`; kept here and in
-    /// the store (any process sharing the store accepts it).
+    /// A new session token for `client`'s `login`, valid for `ttl_secs` (signed: any
+    /// process sharing the store accepts it; nothing is written).
     pub fn issue_token(&self, client: &str, login: &Login, now_ms: i64, ttl_secs: u64) -> String {
-        let token = self.tokens.issue(client, login, now_ms, ttl_secs);
-        let record = TokenRecord {
-            client: client.to_owned(),
-            issued_ms: now_ms,
-            expires_ms: now_ms + ttl_secs as i64 * 1000,
-            tag: login.tag.as_deref().map(str::to_owned),
-            device: login.device.to_string(),
-        };
-        self.store.keep_token(&token, &record);
-        token
+        self.tokens.issue(client, login, now_ms, ttl_secs)
     }
 
     /// The login `token` continues, if it was issued to `client` (by any process sharing the
-    /// store), has not expired, was not ended by a logout here, and no kick came after it.
-    /// Looks in the store only when this process does not know the token.
+    /// store), has not expired, no kick came after it, and no logout ended it (here, or in
+    /// another process: a point read of the store, so callers run it off the async threads).
     pub fn check_token(&self, token: &str, client: &str, now_ms: i64) -> Option<Login> {
-        if let Some(login) = self.tokens.check(token, client, now_ms) {
-            return Some(login);
+        let granted = self.tokens.check(token, client, now_ms)?;
+        match self.store.token_ended(&granted.id) {
+            Ok(false) => Some(granted.login),
+            Ok(true) => None,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot tell whether a session token was ended");
+                None
+            }
         }
-        if token.is_empty() || token.len() > 64 || self.tokens.was_revoked(token) {
-            return None;
-        }
-        let record = self.store.token(token).ok()??;
-        let kicked = self.tokens.revoked_at(client).is_some_and(|at| at >= record.issued_ms);
-        if record.client != client || record.expires_ms <= now_ms || kicked {
-            return None;
-        }
-        Some(Login { tag: record.tag.map(Into::into), device: record.device.into() })
     }
 
-    /// Ends `token` (a logout) here and in the store.
-    pub fn revoke_token(&self, token: &str) {
-        self.tokens.revoke_token(token);
-        self.store.forget_token(token);
+    /// The client `token` was issued to, if [`Services::check_token`] would accept it.
+    pub fn token_client(&self, token: &str, now_ms: i64) -> Option<String> {
+        let granted = self.tokens.verify(token, now_ms)?;
+        self.check_token(token, &granted.client, now_ms).map(|_| granted.client)
+    }
+
+    /// Ends the token `id`, valid until `expires_ms` (a logout), here and, for every
+    /// process, in the store.
+    pub fn end_token(&self, id: &str, expires_ms: i64) {
+        self.tokens.revoke_id(id);
+        self.store.end_token(id, expires_ms);
     }
 
     /// Runs blocking store work off the async threads.

@@ -2,139 +2,148 @@
 //! presented again on a reconnect (`r: true`) instead of a fresh signature, and as
 //! `X-LC-IM-Session-Token` on the REST calls the SDKs make.
 //!
-//! A token remembers the login it continues: the device tag and the device, so a reconnect
-//! (which the JS SDK sends without `tag` or `deviceId`) keeps its place in the single-device
-//! rules. A kick by the app (`POST …/clients/{id}/kick`) revokes every token of the client and
-//! voids signatures made before it.
+//! A token is signed, not kept: it carries the client, the login it continues (device tag
+//! and device, so a reconnect — which the JS SDK sends without `tag` or `deviceId` — keeps
+//! its place in the single-device rules), when it was issued and when it expires, and an
+//! HMAC-SHA256 of all that under a secret every process sharing the store reads from it
+//! ([`crate::store::token`]). So any of them accepts a token another one handed out, and
+//! after a restart, and a login costs no write and no memory. Its form is
+//! `base64url(claims) "." base64url(mac)`: at most [`MAX_TOKEN_LEN`] characters.
 //!
-//! `session/close` (logout) ends the token of that session. The table holds at most
-//! `limits.max_session_tokens`: past it the oldest tokens are forgotten, and their clients
-//! get 4112 on a reconnect and log in afresh (the SDKs do this by themselves).
-//!
-//! This table is the process's cache. Every token is also kept in the store
-//! ([`crate::store::token`]), so a token handed out by another process sharing the store,
-//! or before a restart, or forgotten here past the bound, is still accepted: `Node::check_token`
-//! looks there when the table does not know it, unless this process ended it or a kick
-//! came after it. Kicks are also stored ([`crate::store::kick`]) and read back at start and
-//! by every process while it runs, so no process revives signatures a kick voided.
+//! What can end a token before it expires is kept instead:
+//! - `session/close` (logout) ends that token: this process remembers it at once (at most
+//!   `limits.max_session_tokens` of the newest), and the store keeps it until it would have
+//!   expired, for every process ([`crate::services::Services::check_token`] looks there).
+//! - A kick by the app (`POST …/clients/{id}/kick`) ends every token the client was issued
+//!   before it, and voids signatures made before it (kicks are stored too,
+//!   [`crate::store::kick`], and seen by every process within a second).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
-
-use crate::ids;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 pub use crate::delivery::presence::Login;
 
-#[derive(Debug, Clone)]
-struct Grant {
+/// The longest token accepted: the claims of a client id, tag and device of 64 bytes each.
+pub const MAX_TOKEN_LEN: usize = 512;
+
+/// Bytes of the HMAC kept in a token.
+const MAC_LEN: usize = 18;
+
+/// What a token says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Claims {
     client: String,
+    tag: Option<String>,
+    device: String,
+    issued_ms: i64,
     expires_ms: i64,
-    login: Login,
+    /// Tells apart tokens of one device issued in the same millisecond.
+    nonce: u32,
 }
 
-/// Live grants, and their tokens in the order they were issued (which is also the order
-/// they expire in: every token gets the same lifetime).
-#[derive(Default)]
-struct Grants {
-    by_token: HashMap<Arc<str>, Grant>,
-    issued: VecDeque<Arc<str>>,
+/// A token found good: whose it is, the login it continues, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub client: String,
+    pub login: Login,
+    pub expires_ms: i64,
+    /// The token's id (its MAC, as written in it): the key of its logout in the store.
+    pub id: String,
 }
 
-/// Live tokens of this node (at most `max` of them), and when each kicked client was kicked.
+/// Signs and checks tokens; remembers logouts made here and kicks.
 pub struct Tokens {
-    grants: Mutex<Grants>,
-    /// Tokens ended here lately, newest last (at most `max`).
+    secret: [u8; 32],
+    /// Ids of tokens ended here lately, newest last (at most `max`).
     revoked: Mutex<VecDeque<Arc<str>>>,
     kicked: Mutex<HashMap<String, i64>>,
     max: usize,
 }
 
-impl Default for Tokens {
-    fn default() -> Self {
-        Tokens::new(usize::MAX)
-    }
-}
-
 impl Tokens {
-    /// A token table that keeps at most `max` tokens: past it the oldest are forgotten.
-    pub fn new(max: usize) -> Self {
-        Tokens { grants: Mutex::default(), revoked: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
+    /// Tokens signed with `secret`; at most `max` logouts remembered in memory.
+    pub fn new(secret: [u8; 32], max: usize) -> Self {
+        Tokens { secret, revoked: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
+    }
+
+    fn mac(&self, claims: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(claims);
+        mac
     }
 
     /// A new token for `client`'s `login`, valid for `ttl_secs`.
     pub fn issue(&self, client: &str, login: &Login, now_ms: i64, ttl_secs: u64) -> String {
-        let token = ids::new_session_token();
-        let grant =
-            Grant { client: client.to_owned(), expires_ms: now_ms + ttl_secs as i64 * 1000, login: login.clone() };
-        let key: Arc<str> = token.as_str().into();
-        let mut grants = self.grants.lock();
-        let Grants { by_token, issued } = &mut *grants;
-        // Forget the expired, then the oldest while over the bound.
-        while let Some(oldest) = issued.front() {
-            let expired = by_token.get(oldest).is_none_or(|g| g.expires_ms <= now_ms);
-            if !expired && by_token.len() < self.max {
-                break;
-            }
-            by_token.remove(oldest);
-            issued.pop_front();
+        let claims = Claims {
+            client: client.to_owned(),
+            tag: login.tag.as_deref().map(str::to_owned),
+            device: login.device.to_string(),
+            issued_ms: now_ms,
+            expires_ms: now_ms.saturating_add(ttl_secs.min(i64::MAX as u64 / 1000) as i64 * 1000),
+            nonce: rand::random(),
+        };
+        let claims = rmp_serde::to_vec(&claims).expect("claims encode");
+        let mac = self.mac(&claims).finalize().into_bytes();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&claims), URL_SAFE_NO_PAD.encode(&mac[..MAC_LEN]))
+    }
+
+    /// What `token` grants, if this secret signed it, it has not expired, it was not ended
+    /// by a logout here, and no kick came after it. (A logout made by another process is
+    /// in the store: [`crate::services::Services::check_token`] looks there.)
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<Granted> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
         }
-        // Revoked tokens leave `issued` lazily; do not let them pile up there.
-        if issued.len() >= 2 * by_token.len() + 1024 {
-            issued.retain(|t| by_token.contains_key(t));
+        let (claims, mac) = token.split_once('.')?;
+        let (bytes, mac_bytes) = (URL_SAFE_NO_PAD.decode(claims).ok()?, URL_SAFE_NO_PAD.decode(mac).ok()?);
+        if mac_bytes.len() != MAC_LEN {
+            return None;
         }
-        by_token.insert(key.clone(), grant);
-        issued.push_back(key);
-        token
+        self.mac(&bytes).verify_truncated_left(&mac_bytes).ok()?;
+        let claims: Claims = rmp_serde::from_slice(&bytes).ok()?;
+        let kicked = self.revoked_at(&claims.client).is_some_and(|at| at >= claims.issued_ms);
+        if claims.expires_ms <= now_ms || kicked || self.was_revoked(mac) {
+            return None;
+        }
+        let login = Login { tag: claims.tag.map(Into::into), device: claims.device.into() };
+        Some(Granted { client: claims.client, login, expires_ms: claims.expires_ms, id: mac.to_owned() })
     }
 
-    /// The login `token` continues, if it was issued to `client` and has not expired.
-    pub fn check(&self, token: &str, client: &str, now_ms: i64) -> Option<Login> {
-        let grants = self.grants.lock();
-        grants.by_token.get(token).filter(|g| g.client == client && g.expires_ms > now_ms).map(|g| g.login.clone())
+    /// [`Tokens::verify`], for a token that must be `client`'s.
+    pub fn check(&self, token: &str, client: &str, now_ms: i64) -> Option<Granted> {
+        self.verify(token, now_ms).filter(|granted| granted.client == client)
     }
 
-    /// The client `token` was issued to, if it has not expired.
-    pub fn client_of(&self, token: &str, now_ms: i64) -> Option<String> {
-        let grants = self.grants.lock();
-        grants.by_token.get(token).filter(|g| g.expires_ms > now_ms).map(|g| g.client.clone())
-    }
-
-    /// Whether `token` was issued to `client` and has not expired.
-    pub fn is_valid(&self, token: &str, client: &str, now_ms: i64) -> bool {
-        self.check(token, client, now_ms).is_some()
-    }
-
-    /// Ends one token (the client logged out with `session/close`).
-    pub fn revoke_token(&self, token: &str) {
-        self.grants.lock().by_token.remove(token);
+    /// Remembers that the token `id` was ended here (the client logged out).
+    pub fn revoke_id(&self, id: &str) {
         let mut revoked = self.revoked.lock();
         if revoked.len() >= self.max {
             revoked.pop_front();
         }
-        revoked.push_back(token.into());
+        revoked.push_back(id.into());
     }
 
-    /// Whether this process ended `token` (its removal from the store may not have landed).
-    pub fn was_revoked(&self, token: &str) -> bool {
-        self.revoked.lock().iter().any(|t| &**t == token)
+    /// Whether this process ended the token `id` lately.
+    fn was_revoked(&self, id: &str) -> bool {
+        self.revoked.lock().iter().any(|t| &**t == id)
     }
 
-    /// Number of live tokens held.
-    pub fn len(&self) -> usize {
-        self.grants.lock().by_token.len()
+    /// Logouts remembered in memory.
+    pub fn revoked_len(&self) -> usize {
+        self.revoked.lock().len()
     }
 
-    /// Whether no token is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Revokes every token of `client` and voids signatures made up to `now_ms`. Kicks
-    /// older than `forget_after_ms` are forgotten: signatures made before them have expired.
+    /// Ends every token of `client` issued up to `now_ms`, and voids signatures made up to
+    /// then. Kicks older than `forget_after_ms` are forgotten: whatever they voided has
+    /// expired (see [`kick_memory_ms`]).
     pub fn revoke(&self, client: &str, now_ms: i64, forget_after_ms: i64) {
-        self.grants.lock().by_token.retain(|_, g| g.client != client);
         let mut kicked = self.kicked.lock();
         kicked.retain(|_, at| now_ms - *at <= forget_after_ms);
         kicked.insert(client.to_owned(), now_ms);
@@ -151,57 +160,94 @@ impl Tokens {
     }
 }
 
+/// The id of `token` (the MAC it ends with; see [`Granted::id`]).
+pub fn id_of(token: &str) -> &str {
+    token.rsplit_once('.').map_or(token, |(_, mac)| mac)
+}
+
+/// How long a kick must be remembered: until both the signatures and the tokens made
+/// before it have expired.
+pub fn kick_memory_ms(config: &crate::config::Config) -> i64 {
+    let secs = config.security.signature_ttl_secs.max(config.limits.session_token_ttl_secs);
+    secs.min(i64::MAX as u64 / 1000) as i64 * 1000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_belong_to_a_client_and_expire() {
-        let tokens = Tokens::default();
-        let login = Login { tag: Some("Mobile".into()), device: "phone-1".into() };
-        let st = tokens.issue("alice", &login, 1_000, 60);
-        assert_eq!(tokens.check(&st, "alice", 1_000), Some(login));
-        assert!(tokens.is_valid(&st, "alice", 60_999));
-        assert!(!tokens.is_valid(&st, "alice", 61_000), "expired");
-        assert!(!tokens.is_valid(&st, "bob", 1_000), "someone else's");
-        assert!(!tokens.is_valid("forged", "alice", 1_000));
+    fn tokens() -> Tokens {
+        Tokens::new([7; 32], 3)
     }
 
     #[test]
-    fn a_logout_ends_its_token_and_the_table_is_bounded() {
-        let tokens = Tokens::new(3);
+    fn tokens_belong_to_a_client_and_expire() {
+        let tokens = tokens();
+        let login = Login { tag: Some("Mobile".into()), device: "phone-1".into() };
+        let st = tokens.issue("alice", &login, 1_000, 60);
+        assert!(st.len() < 100, "{st}");
+        assert_eq!(tokens.check(&st, "alice", 1_000).map(|g| g.login), Some(login));
+        assert!(tokens.check(&st, "alice", 60_999).is_some());
+        assert!(tokens.check(&st, "alice", 61_000).is_none(), "expired");
+        assert!(tokens.check(&st, "bob", 1_000).is_none(), "someone else's");
+        assert_eq!(tokens.verify(&st, 1_000).unwrap().client, "alice");
+        assert!(tokens.verify("forged", 1_000).is_none());
+        assert!(tokens.verify("a.b", 1_000).is_none());
+        assert!(tokens.verify(&"x".repeat(MAX_TOKEN_LEN + 1), 1_000).is_none());
+    }
+
+    #[test]
+    fn a_changed_token_or_another_secret_is_refused() {
+        let tokens = tokens();
+        let login = Login { tag: None, device: "d".into() };
+        let st = tokens.issue("alice", &login, 1_000, 60);
+        assert!(Tokens::new([8; 32], 3).verify(&st, 1_000).is_none(), "another store's secret");
+        // Claims of bob's with alice's MAC.
+        let (_, mac) = st.split_once('.').unwrap();
+        let bob = tokens.issue("bob", &login, 1_000, 60);
+        let (claims, _) = bob.split_once('.').unwrap();
+        assert!(tokens.verify(&format!("{claims}.{mac}"), 1_000).is_none());
+        // Every single-character change of the token is refused.
+        for at in 0..st.len() {
+            let mut changed = st.clone().into_bytes();
+            changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(changed).unwrap();
+            assert!(tokens.verify(&changed, 1_000).is_none_or(|_| changed == st), "changed at {at}");
+        }
+    }
+
+    #[test]
+    fn a_logout_ends_its_token_and_is_remembered_within_a_bound() {
+        let tokens = tokens();
         let login = Login { tag: None, device: "d".into() };
         let first = tokens.issue("alice", &login, 1_000, 60);
         let second = tokens.issue("alice", &login, 1_000, 60);
-        tokens.revoke_token(&first);
-        assert!(!tokens.is_valid(&first, "alice", 1_000), "logged out");
-        assert!(tokens.is_valid(&second, "alice", 1_000));
-        let later: Vec<String> = (0..5).map(|_| tokens.issue("bob", &login, 2_000, 60)).collect();
-        assert_eq!(tokens.len(), 3);
-        assert!(!tokens.is_valid(&second, "alice", 2_000), "the oldest went first");
-        assert!(later[2..].iter().all(|t| tokens.is_valid(t, "bob", 2_000)));
-        for _ in 0..10_000 {
+        assert_ne!(first, second, "two logins of one device in one millisecond");
+        assert_eq!(id_of(&first), tokens.verify(&first, 1_000).unwrap().id);
+        tokens.revoke_id(id_of(&first));
+        assert!(tokens.check(&first, "alice", 1_000).is_none(), "logged out");
+        assert!(tokens.check(&second, "alice", 1_000).is_some());
+        for _ in 0..10 {
             let t = tokens.issue("carol", &login, 3_000, 60);
-            tokens.revoke_token(&t);
+            tokens.revoke_id(&tokens.verify(&t, 3_000).unwrap().id);
         }
-        assert!(tokens.grants.lock().issued.len() < 2_000, "revoked tokens do not pile up");
-        tokens.issue("dave", &login, 70_000, 60);
-        assert_eq!(tokens.len(), 1, "expired tokens are dropped as new ones come");
+        assert_eq!(tokens.revoked_len(), 3);
     }
 
     #[test]
-    fn a_kick_revokes_tokens() {
-        let tokens = Tokens::default();
+    fn a_kick_ends_the_tokens_issued_before_it() {
+        let tokens = tokens();
         let login = Login { tag: None, device: "d".into() };
         let alice = tokens.issue("alice", &login, 1_000, 60);
         let bob = tokens.issue("bob", &login, 1_000, 60);
         tokens.revoke("alice", 2_000, 10_000);
-        assert!(!tokens.is_valid(&alice, "alice", 2_000));
-        assert!(tokens.is_valid(&bob, "bob", 2_000));
+        assert!(tokens.check(&alice, "alice", 2_000).is_none());
+        assert!(tokens.check(&bob, "bob", 2_000).is_some());
+        let later = tokens.issue("alice", &login, 2_001, 60);
+        assert!(tokens.check(&later, "alice", 2_001).is_some(), "a login after the kick");
         assert_eq!(tokens.revoked_at("alice"), Some(2_000));
-        assert_eq!(tokens.revoked_at("bob"), None);
         tokens.revoke("bob", 13_000, 10_000);
-        assert_eq!(tokens.revoked_at("alice"), None, "forgotten once older signatures expired");
+        assert_eq!(tokens.revoked_at("alice"), None, "forgotten once what it voided expired");
         assert_eq!(tokens.revoked_at("bob"), Some(13_000));
     }
 }

@@ -77,8 +77,8 @@ pub struct SessionState {
     pub id: u64,
     /// The device tag and device.
     pub login: Login,
-    /// The session token handed out at login (ended by `session/close`).
-    token: Arc<str>,
+    /// The id and expiry of the session token handed out at login (ended by `session/close`).
+    token: (Box<str>, i64),
     /// The socket this session is on and where it came from (per-socket and per-IP limits).
     pub origin: Origin,
     /// The login, until the `unread` summary has been sent.
@@ -99,7 +99,7 @@ impl Actor for SessionActor {
     ) -> Result<SessionState, ActorProcessingErr> {
         let client = args.open.client.clone();
         let login = args.open.login.clone();
-        let token = args.open.token.as_str().into();
+        let token = (crate::services::token::id_of(&args.open.token).into(), args.open.token_expires_ms);
         let (node, outbox, id, origin) = (args.node, args.outbox, args.id, args.origin);
         let state = SessionState { node, outbox, client, id, login, token, origin, opening: None };
         // Online before `spawn` returns, so the socket's login lock covers it (device tags).
@@ -130,7 +130,7 @@ impl Actor for SessionActor {
             SessionMsg::Command(cmd) => Box::pin(state.dispatch(*cmd)).await,
             SessionMsg::Close { i } => {
                 // A logout: the token must not resume a session any more.
-                state.node.revoke_token(&state.token);
+                state.node.end_token(&state.token.0, state.token.1);
                 let reply = frame::reply(i, CommandType::Session, Some(OpType::Closed));
                 state.outbox.send(&GenericCommand { session_message: Some(SessionCommand::default()), ..reply });
                 myself.stop(None);

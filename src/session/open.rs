@@ -36,8 +36,9 @@ pub struct Opening {
     pub client: Arc<str>,
     /// `i` of the open request.
     pub i: Option<i32>,
-    /// The session token handed out in `opened`.
+    /// The session token handed out in `opened`, and when it expires.
     pub token: String,
+    pub token_expires_ms: i64,
     /// The client's `lastUnreadNotifTime`.
     pub since: Option<i64>,
     /// The device tag and device (from the request, or from the token it presented).
@@ -87,9 +88,11 @@ pub fn check(node: &Node, cmd: &GenericCommand, origin: &Origin) -> Result<Openi
             Login { tag: tag.map(Into::into), device: device.unwrap_or_else(ids::new_session_token).into() }
         }
     };
-    let token = node.issue_token(&client, &login, now, node.config.limits.session_token_ttl_secs);
+    let ttl = node.config.limits.session_token_ttl_secs;
+    let token = node.issue_token(&client, &login, now, ttl);
+    let token_expires_ms = now.saturating_add(ttl.min(i64::MAX as u64 / 1000) as i64 * 1000);
     let since = session.last_unread_notif_time.filter(|t| *t > 0);
-    Ok(Opening { client: client.into(), i: cmd.i, token, since, login, reconnect })
+    Ok(Opening { client: client.into(), i: cmd.i, token, token_expires_ms, since, login, reconnect })
 }
 
 /// Takes one `class` operation from the allowance of `origin`'s socket and IP address.

@@ -6,7 +6,8 @@
 //! | `("conv", cid)` | [`ConvRecord`](super::records::ConvRecord) |
 //! | `("own", cid)` | the owner epoch, u64 big-endian ([`owner`](super::owner)) |
 //! | `("node",)` | the last node id handed out, u64 big-endian |
-//! | `("st", token)`, `("stx", expiresMs, token)` | session tokens ([`token`](super::token)) |
+//! | `("secret", "st")` | the secret session tokens are signed with ([`token`](super::token)) |
+//! | `("stend", tokenId)`, `("stendx", expiresMs, tokenId)` | session tokens ended by a logout, until they expire |
 //! | `("uniq", uniqueId)` | cid of the unique conversation with that member set |
 //! | `("tmpu", uniqueId)` | cid of the newest temporary conversation with that member set ([`temp`](super::temp)) |
 //! | `("tmpx", expiresMs, cid)` | empty: temporary conversation cid expires then (the sweep's index) |

@@ -1,67 +1,71 @@
-//! IM session tokens, kept so that any process sharing the store accepts a token another
-//! one handed out (a reconnect may reach any node), and a restart does not end them.
+//! What every process sharing the store needs to agree on session tokens
+//! ([`crate::services::token`]): the secret they are signed with, and the tokens ended by a
+//! logout before they expire.
 //!
-//! Key `("st", token)` → [`TokenRecord`]; `("stx", expiresMs, token)` → empty, so expired
-//! tokens are found in order and deleted by [`Store::expire_tokens`]. Tokens are written
-//! through the commit pipeline without waiting (a reconnect that reaches another process
-//! within the few milliseconds before the write lands gets 4112 and logs in afresh, as the
-//! SDKs do by themselves).
-
-use serde::{Deserialize, Serialize};
+//! - `("secret", "st")` → 32 random bytes, made by the first process that opens the store.
+//! - `("stend", tokenId)` → the token's expiry (milliseconds, big-endian), and
+//!   `("stendx", expiresMs, tokenId)` → empty, so ended tokens are forgotten in expiry order
+//!   by [`Store::expire_token_ends`] once they could not be used anyway.
+//!
+//! A logout is written through the commit pipeline without waiting: another process may
+//! accept the token for the few milliseconds before the write lands.
 
 use super::kv::{self, RangeOptions, Write};
-use super::records::{decode, encode};
 use super::tuple::{Tuple, Unpack};
 use super::{Store, StoreError};
 
-/// A session token as kept in the store.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TokenRecord {
-    pub client: String,
-    pub issued_ms: i64,
-    pub expires_ms: i64,
-    /// The device tag and device of the login it continues.
-    pub tag: Option<String>,
-    pub device: String,
+fn secret_key() -> Vec<u8> {
+    Tuple::new().str("secret").str("st").into_bytes()
 }
 
-fn key(token: &str) -> Vec<u8> {
-    Tuple::new().str("st").str(token).into_bytes()
+fn end_key(id: &str) -> Vec<u8> {
+    Tuple::new().str("stend").str(id).into_bytes()
 }
 
-fn expiry_key(expires_ms: i64, token: &str) -> Vec<u8> {
-    Tuple::new().str("stx").u64(expires_ms.max(0) as u64).str(token).into_bytes()
+fn expiry_key(expires_ms: i64, id: &str) -> Vec<u8> {
+    Tuple::new().str("stendx").u64(expires_ms.max(0) as u64).str(id).into_bytes()
 }
 
 impl Store {
-    /// Keeps `token` (durably soon: through the commit pipeline, without waiting).
-    pub fn keep_token(&self, token: &str, record: &TokenRecord) {
-        let writes =
-            vec![Write::Set(key(token), encode(record)), Write::Set(expiry_key(record.expires_ms, token), Vec::new())];
+    /// The secret session tokens are signed with: the one in the store, or a new one put
+    /// there (one transaction, so processes opening the store at once agree).
+    pub fn token_secret(&self) -> Result<[u8; 32], StoreError> {
+        let key = secret_key();
+        kv::run(self.engine(), |tx| {
+            if let Some(secret) = tx.get(&key)? {
+                return <[u8; 32]>::try_from(secret.as_slice())
+                    .map_err(|_| StoreError::Corrupt("session token secret".into()));
+            }
+            let secret: [u8; 32] = rand::random();
+            tx.set(&key, &secret);
+            Ok(secret)
+        })
+    }
+
+    /// Records that the token `id`, valid until `expires_ms`, was ended by a logout.
+    pub fn end_token(&self, id: &str, expires_ms: i64) {
+        let writes = vec![
+            Write::Set(end_key(id), expires_ms.to_be_bytes().to_vec()),
+            Write::Set(expiry_key(expires_ms, id), Vec::new()),
+        ];
         self.pipeline.submit(writes, Box::new(|_| {}));
     }
 
-    /// Forgets `token` (a logout). Its expiry entry goes with the next sweep.
-    pub fn forget_token(&self, token: &str) {
-        self.pipeline.submit(vec![Write::Clear(key(token))], Box::new(|_| {}));
+    /// Whether the token `id` was ended by a logout (in any process).
+    pub fn token_ended(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.engine().snapshot().get(&end_key(id))?.is_some())
     }
 
-    /// The kept token, if any (expired or not: the caller judges).
-    pub fn token(&self, token: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.engine().snapshot().get(&key(token))?.map(|bytes| decode(&bytes)).transpose()
-    }
-
-    /// Deletes up to `budget` tokens that expired before `now_ms`; returns how many.
-    pub fn expire_tokens(&self, now_ms: i64, budget: usize) -> Result<usize, StoreError> {
-        let begin = Tuple::new().str("stx").into_bytes();
+    /// Forgets up to `budget` ended tokens that expired before `now_ms`; returns how many.
+    pub fn expire_token_ends(&self, now_ms: i64, budget: usize) -> Result<usize, StoreError> {
+        let begin = Tuple::new().str("stendx").into_bytes();
         let end = expiry_key(now_ms, "");
         let rows = self.engine().snapshot().get_range(&begin, &end, RangeOptions::forward(budget))?;
         let mut writes = Vec::with_capacity(rows.len() * 2);
         for (index, _) in &rows {
             let mut t = Unpack::new(index);
-            let token = t.str().and(t.u64()).and(t.str()).ok_or_else(|| StoreError::Corrupt("stx key".into()))?;
-            writes.push(Write::Clear(key(&token)));
+            let id = t.str().and(t.u64()).and(t.str()).ok_or_else(|| StoreError::Corrupt("stendx key".into()))?;
+            writes.push(Write::Clear(end_key(&id)));
             writes.push(Write::Clear(index.clone()));
         }
         if !writes.is_empty() {
@@ -76,20 +80,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_are_kept_found_and_expire() {
+    fn the_secret_is_made_once_and_ended_tokens_expire() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_embedded(dir.path(), 16).unwrap();
-        let record = TokenRecord { client: "alice".into(), issued_ms: 1_000, expires_ms: 5_000, ..Default::default() };
-        store.keep_token("t1", &record);
-        store.keep_token("t2", &TokenRecord { expires_ms: 9_000, ..record.clone() });
-        store.forget_token("t3");
+        let secret = store.token_secret().unwrap();
+        assert_eq!(store.token_secret().unwrap(), secret, "read back, not made again");
+        store.end_token("t1", 5_000);
+        store.end_token("t2", 9_000);
         // The pipeline commits in order: once a later write is done, these are too.
         let (done, wait) = std::sync::mpsc::channel();
         store.pipeline.submit(vec![], Box::new(move |_| done.send(()).unwrap()));
         wait.recv().unwrap();
-        assert_eq!(store.token("t1").unwrap(), Some(record));
-        assert_eq!(store.expire_tokens(6_000, 10).unwrap(), 1);
-        assert_eq!(store.token("t1").unwrap(), None);
-        assert!(store.token("t2").unwrap().is_some());
+        assert!(store.token_ended("t1").unwrap());
+        assert!(!store.token_ended("t3").unwrap());
+        assert_eq!(store.expire_token_ends(6_000, 10).unwrap(), 1);
+        assert!(!store.token_ended("t1").unwrap(), "forgotten once it expired");
+        assert!(store.token_ended("t2").unwrap());
     }
 }

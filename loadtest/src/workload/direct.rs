@@ -38,7 +38,11 @@ pub async fn run(args: &Args) -> bool {
         let cpu = target.cpu_secs() - cpu0;
         let check = outcome.check(&members, None);
         ok &= check.ok();
-        eprintln!("\n{kind:?}: {pairs} pairs, {step_secs} s per step ({:.0} s of server CPU)", cpu);
+        let acked: u64 = outcome.steps.iter().map(|s| s.counts.acked).sum();
+        let per_msg = cpu * 1e6 / acked.max(1) as f64;
+        eprintln!(
+            "\n{kind:?}: {pairs} pairs, {step_secs} s per step ({cpu:.2} s of server CPU, {per_msg:.1} µs per acked message)"
+        );
         run::latency_header("acked/s");
         let mut steps = Vec::new();
         let mut knee = Value::Null;
