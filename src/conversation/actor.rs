@@ -201,6 +201,13 @@ impl ConvState {
             ConvOp::Blacklist(req) => self.blacklist(*req),
             ConvOp::Conv(req) => self.command(*req),
         }
+        if self.fenced {
+            // Another actor claimed the conversation since this one loaded it: what this one
+            // holds in memory may be stale. Stop; the next operation here starts afresh.
+            tracing::warn!(cid = %self.cid, "fenced off by a newer owner; stopping");
+            self.convs.remove_if(&self.cid, myself.get_id());
+            return true;
+        }
         !self.active && self.is_quiet() && self.convs.try_retire(&self.cid, myself.get_id(), self.handled)
     }
 

@@ -96,9 +96,8 @@ impl ConvState {
         let allowed = verdicts.allowed.clone();
         let left: Vec<String> = allowed.iter().filter(|t| block && self.is_member(t)).cloned().collect();
         if block {
-            let record = store
-                .block_clients(&self.cid, &allowed, self.node.now_ms())?
-                .ok_or_else(|| im_err!(ConversationNotFound))?;
+            let blocked = store.block_clients(&self.cid, &allowed, self.node.now_ms(), self.owner());
+            let record = self.fenced_if(blocked)?.ok_or_else(|| im_err!(ConversationNotFound))?;
             self.members = record.members.iter().map(|m| Arc::from(m.as_str())).collect();
             self.managers = record.managers;
         } else {

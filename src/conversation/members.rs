@@ -159,7 +159,8 @@ impl ConvState {
         let Verdicts { allowed, changed, .. } = verdicts;
         if !changed.is_empty() {
             let (added, removed) = if add { (&changed[..], &[][..]) } else { (&[][..], &changed[..]) };
-            let record = match self.node.store.change_members(&self.cid, added, removed, self.node.now_ms()) {
+            let changed = self.node.store.change_members(&self.cid, added, removed, self.node.now_ms(), self.owner());
+            let record = match self.fenced_if(changed) {
                 Ok(Some(record)) => record,
                 Ok(None) => return reply.error(&im_err!(ConversationNotFound)),
                 Err(err) => return reply.error(&ImError::from(err)),

@@ -169,11 +169,10 @@ impl ConvState {
 
     fn save_role(&mut self, target: &str, role: Role) -> Result<(), ImError> {
         let manager = role == Role::Manager;
-        let record = self
-            .node
-            .store
-            .modify_conversation(&self.cid, None, |record| set_listed(&mut record.managers, target, manager))?
-            .ok_or_else(|| im_err!(ConversationNotFound))?;
+        let changed = self.node.store.modify_conversation(&self.cid, None, self.owner(), |record| {
+            set_listed(&mut record.managers, target, manager)
+        });
+        let record = self.fenced_if(changed)?.ok_or_else(|| im_err!(ConversationNotFound))?;
         self.managers = record.managers;
         Ok(())
     }

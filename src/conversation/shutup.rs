@@ -80,7 +80,8 @@ impl ConvState {
         }
         if !verdicts.changed.is_empty() {
             let now = self.node.now_ms();
-            let record = self.node.store.set_silenced(&self.cid, &verdicts.changed, silence, now)?;
+            let record = self.node.store.set_silenced(&self.cid, &verdicts.changed, silence, now, self.owner());
+            let record = self.fenced_if(record)?;
             self.silenced = record.ok_or_else(|| im_err!(ConversationNotFound))?.silenced;
         }
         let answer = ConvCommand {

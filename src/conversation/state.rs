@@ -71,6 +71,9 @@ pub struct ConvState {
     /// The owner epoch this actor claimed: every append carries it, so appends of an actor
     /// that lost the conversation to a newer one are fenced off ([`crate::store::owner`]).
     pub guard: Option<Arc<Guard>>,
+    /// A change of the conversation's record was refused: a newer actor owns it. This one
+    /// stops after the operation.
+    pub fenced: bool,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -111,6 +114,7 @@ impl ConvState {
             silenced: Vec::new(),
             managers: Vec::new(),
             guard: None,
+            fenced: false,
             temp,
             expires_ms: 0,
             next_seq: 1,
@@ -153,6 +157,20 @@ impl ConvState {
         self.recent = newest.iter().rev().map(|(seq, msg)| Recent::of(*seq, msg)).collect();
         self.loaded = true;
         Ok(())
+    }
+
+    /// The owner guard a change of the conversation's record must still hold.
+    pub fn owner(&self) -> Option<&Guard> {
+        self.guard.as_deref()
+    }
+
+    /// Passes `result` on, noting a refusal because a newer actor owns the conversation
+    /// ([`StoreError::Fenced`]): this actor then stops after the operation.
+    pub fn fenced_if<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(result, Err(StoreError::Fenced)) {
+            self.fenced = true;
+        }
+        result
     }
 
     pub fn is_loaded(&self) -> bool {

@@ -114,10 +114,9 @@ impl ConvState {
             return Err(failed(format!("attributes would take {} bytes; the limit is {max}", attrs.len())));
         }
         let now = self.node.now_ms();
-        self.node
-            .store
-            .modify_conversation(&self.cid, Some(now), |record| record.attrs = attrs.clone())?
-            .ok_or_else(|| im_err!(ConversationNotFound))?;
+        let changed =
+            self.node.store.modify_conversation(&self.cid, Some(now), self.owner(), |record| record.attrs = attrs.clone());
+        self.fenced_if(changed)?.ok_or_else(|| im_err!(ConversationNotFound))?;
         Ok((Value::Object(patch).to_string(), Value::Object(modified).to_string(), iso8601(now)))
     }
 
@@ -126,11 +125,10 @@ impl ConvState {
         let mute = op == OpType::Mute;
         let now = self.node.now_ms();
         let result = self.check_updatable(&from).and_then(|()| {
-            let changed = self
-                .node
-                .store
-                .modify_conversation(&self.cid, Some(now), |record| set_listed(&mut record.muted, &from, mute))?;
-            changed.map(|_| ()).ok_or_else(|| im_err!(ConversationNotFound))
+            let changed = self.node.store.modify_conversation(&self.cid, Some(now), self.owner(), |record| {
+                set_listed(&mut record.muted, &from, mute)
+            });
+            self.fenced_if(changed)?.map(|_| ()).ok_or_else(|| im_err!(ConversationNotFound))
         });
         if let Err(err) = result {
             return reply.error(&err);

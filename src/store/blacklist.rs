@@ -7,7 +7,8 @@
 //! | `("blc", clientId, cid)` | empty: `clientId` blocks conversation `cid` |
 
 use super::conv::read_conversation;
-use super::kv::{self, RangeOptions, ReadTx, prefix_end};
+use super::kv::{self, Guard, RangeOptions, ReadTx, prefix_end};
+use super::owner::check_owner;
 use super::records::{ConvRecord, encode};
 use super::tuple::{Tuple, Unpack};
 use super::{Store, StoreError, keys};
@@ -52,9 +53,17 @@ pub struct Page {
 
 impl Store {
     /// Conversation `cid` blocks `clients`; those among its members leave it, in the same
-    /// transaction. Returns the conversation after the change (`None`: no such conversation).
-    pub fn block_clients(&self, cid: &str, clients: &[String], now_ms: i64) -> Result<Option<ConvRecord>, StoreError> {
+    /// transaction, if the `owner` guard still holds. Returns the conversation after the
+    /// change (`None`: no such conversation).
+    pub fn block_clients(
+        &self,
+        cid: &str,
+        clients: &[String],
+        now_ms: i64,
+        owner: Option<&Guard>,
+    ) -> Result<Option<ConvRecord>, StoreError> {
         kv::run(self.engine(), |tx| {
+            check_owner(&*tx, owner)?;
             let Some(mut record) = read_conversation(tx, cid)? else {
                 return Ok(None);
             };
@@ -140,7 +149,7 @@ mod tests {
         let members = ["alice", "bob", "carol"].map(String::from).to_vec();
         let new = NewConv { creator: "alice".into(), members, attrs: "{}".into(), unique: false, now_ms: 1 };
         let cid = store.start_conversation(&new).unwrap().cid;
-        let record = store.block_clients(&cid, &["bob".into(), "zed".into()], 2).unwrap().unwrap();
+        let record = store.block_clients(&cid, &["bob".into(), "zed".into()], 2, None).unwrap().unwrap();
         assert_eq!(record.members, vec!["alice", "carol"]);
         assert!(store.conversations_of("bob").unwrap().is_empty());
         assert!(store.is_blocked(List::Conversation, &cid, "zed").unwrap());

@@ -1,7 +1,8 @@
 //! Conversations, their members and the unique index.
 
 use super::keys;
-use super::kv::{self, RangeOptions, ReadTx, prefix_end};
+use super::kv::{self, Guard, RangeOptions, ReadTx, prefix_end};
+use super::owner::check_owner;
 use super::records::{ConvRecord, decode, encode};
 use super::tuple::Unpack;
 use super::{Store, StoreError};
@@ -69,7 +70,8 @@ impl Store {
 
     /// Adds `add` to and removes `remove` from the members of `cid` (both already checked by
     /// the conversation's actor, the only writer of its membership), with their membership
-    /// rows, in one transaction. Returns the new record, or `None` if there is no such
+    /// rows, in one transaction, if the actor's `owner` guard still holds
+    /// ([`super::owner::check_owner`]). Returns the new record, or `None` if there is no such
     /// conversation.
     pub fn change_members(
         &self,
@@ -77,9 +79,11 @@ impl Store {
         add: &[String],
         remove: &[String],
         now_ms: i64,
+        owner: Option<&Guard>,
     ) -> Result<Option<ConvRecord>, StoreError> {
         self.maybe_slow(cid);
         kv::run(self.engine(), |tx| {
+            check_owner(&*tx, owner)?;
             let Some(mut record) = read_conversation(tx, cid)? else {
                 return Ok(None);
             };
@@ -110,8 +114,9 @@ impl Store {
         targets: &[String],
         silence: bool,
         now_ms: i64,
+        owner: Option<&Guard>,
     ) -> Result<Option<ConvRecord>, StoreError> {
-        self.modify_conversation(cid, Some(now_ms), |record| {
+        self.modify_conversation(cid, Some(now_ms), owner, |record| {
             for target in targets {
                 set_listed(&mut record.silenced, target, silence);
             }
@@ -119,16 +124,18 @@ impl Store {
     }
 
     /// Changes the record of `cid` with `change` in one transaction (moving `updatedAt` to
-    /// `touch`, if given). Returns the new record, or `None` if there is no such
-    /// conversation.
+    /// `touch`, if given), if the `owner` guard still holds. Returns the new record, or
+    /// `None` if there is no such conversation.
     pub fn modify_conversation(
         &self,
         cid: &str,
         touch: Option<i64>,
+        owner: Option<&Guard>,
         mut change: impl FnMut(&mut ConvRecord),
     ) -> Result<Option<ConvRecord>, StoreError> {
         self.maybe_slow(cid);
         kv::run(self.engine(), |tx| {
+            check_owner(&*tx, owner)?;
             let Some(mut record) = read_conversation(tx, cid)? else {
                 return Ok(None);
             };
@@ -233,12 +240,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_embedded(dir.path(), 16).unwrap();
         let cid = store.start_conversation(&new_conv(&["alice", "bob"], false)).unwrap().cid;
-        let record = store.change_members(&cid, &["carol".into(), "bob".into()], &["alice".into()], 7).unwrap();
+        let record = store.change_members(&cid, &["carol".into(), "bob".into()], &["alice".into()], 7, None).unwrap();
         assert_eq!(record.unwrap().members, vec!["bob", "carol"]);
         assert_eq!(store.conversation(&cid).unwrap().unwrap().updated_ms, 7);
         assert_eq!(store.conversations_of("carol").unwrap(), vec![cid.clone()]);
         assert!(store.conversations_of("alice").unwrap().is_empty());
-        assert_eq!(store.change_members("000000000000000000000000", &[], &[], 7).unwrap(), None);
+        assert_eq!(store.change_members("000000000000000000000000", &[], &[], 7, None).unwrap(), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use std::sync::{Arc, mpsc};
 
 use super::keys;
-use super::kv::{Guard, Write};
+use super::kv::{Guard, ReadTx, Write};
 use super::{Store, StoreError};
 
 /// Most times a claim is tried again after losing a race with another claimant.
@@ -54,6 +54,18 @@ impl Store {
     /// The current owner epoch of `cid` (0: never claimed).
     pub fn epoch(&self, cid: &str) -> Result<u64, StoreError> {
         Ok(self.engine().snapshot().get(&keys::owner(cid))?.as_deref().map_or(0, epoch_of))
+    }
+}
+
+/// Fails the transaction `tx` with [`StoreError::Fenced`] unless `guard` (if any) still
+/// holds: the epoch is read inside the transaction, so on an engine several processes
+/// share, a claim committed meanwhile makes one of the two fail (PostgreSQL's SERIALIZABLE,
+/// FoundationDB's read conflict). Membership and settings changes of a conversation call
+/// it, as appends carry their guard into the pipeline.
+pub fn check_owner(tx: &dyn ReadTx, guard: Option<&Guard>) -> Result<(), StoreError> {
+    match guard {
+        Some(guard) if tx.get(&guard.key)? != guard.value => Err(StoreError::Fenced),
+        _ => Ok(()),
     }
 }
 

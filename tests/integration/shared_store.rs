@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::client::*;
 use xinshi::config::EngineKind;
 use xinshi::protocol::*;
+use xinshi::protocol::frame;
 
 /// Two servers on one fresh database, or `None` (skipped) without the test PostgreSQL.
 fn two_nodes(test: &str) -> Option<(TestServer, TestServer)> {
@@ -91,18 +92,10 @@ async fn tokens_and_kicks_reach_every_node() {
         (session.r, session.st) = (Some(true), Some(st.to_owned()));
         cmd
     };
-    // The token written by node A is accepted by node B (once A's pipeline has stored it).
+    // Node A's token is accepted by node B: both read the signing secret from the store.
     let mut on_b = Client::connect(&b).await;
-    let mut resumed = None;
-    for _ in 0..100 {
-        let reply = on_b.request(resume(&st)).await;
-        if reply.op == Some(OpType::Opened as i32) {
-            resumed = Some(reply);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(resumed.is_some(), "node B never accepted node A's token");
+    let resumed = on_b.request(resume(&st)).await;
+    assert_eq!(resumed.op, Some(OpType::Opened as i32), "node B accepts node A's token: {resumed:?}");
     on_b.next_push_of(CommandType::Unread).await;
 
     // A kick through node A ends the session on node B within the poll interval.
@@ -115,6 +108,53 @@ async fn tokens_and_kicks_reach_every_node() {
     assert_eq!(closed.session_message.unwrap().code, Some(4115));
     let mut again = Client::connect(&b).await;
     assert_eq!(error_code(&again.request(resume(&st)).await), 4112, "the kick revoked the token on B too");
+
+    // A logout on node A ends the token on node B too (once A's pipeline has stored it).
+    let mut on_a = Client::connect(&a).await;
+    let st = on_a.request(open("alice")).await.session_message.unwrap().st.unwrap();
+    let mut close = frame::command(CommandType::Session, Some(OpType::Close));
+    close.peer_id = Some("alice".into());
+    assert_eq!(on_a.request(close).await.op, Some(OpType::Closed as i32));
+    let mut refused = false;
+    for _ in 0..100 {
+        let mut on_b = Client::connect(&b).await;
+        if error_code(&on_b.request(resume(&st)).await) == 4112 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "node B still accepts a token logged out on node A");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_membership_change_by_a_fenced_owner_is_refused_not_written() {
+    let Some((a, b)) = two_nodes("fenced_membership") else { return };
+    let mut alice = Client::login(&a, "alice").await;
+    let mut bob = Client::login(&b, "bob").await;
+    let cid = started_cid(&alice.request(start_conv(&["bob"], false, "{}")).await);
+    // Node A's actor claims the conversation, then node B's claims it from A.
+    acked(&alice.request(direct(&cid, "from a", None)).await);
+    acked(&bob.request(direct(&cid, "from b", None)).await);
+
+    // A's actor no longer owns it: its removal of bob is refused (retryable), and it stops.
+    let remove = || crate::update::conv_op(OpType::Remove, &cid, |c| c.m = vec!["bob".into()]);
+    let refused = alice.request(remove()).await;
+    assert_eq!(error_code(&refused), 4201, "a stale owner's change is refused: {refused:?}");
+    // Sent again, it reaches a fresh actor on A, which claims the conversation back.
+    let removed = alice.request(remove()).await;
+    assert_eq!(removed.op, Some(OpType::Removed as i32), "{removed:?}");
+
+    // B's actor still believes bob is a member; its append is fenced, and a fresh actor
+    // on B, loaded from the store, refuses bob.
+    let fenced = bob.request(direct(&cid, "stale", None)).await;
+    assert_eq!(error_code(&fenced), 4201, "{fenced:?}");
+    let refused = bob.request(direct(&cid, "after", None)).await;
+    assert_eq!(error_code(&refused), 4401, "{refused:?}");
+    let history = alice.request(logs(&cid, |_| {})).await;
+    assert_eq!(log_texts(&history), ["from a", "from b"], "nothing from the stale owners");
     b.stop().await;
     a.stop().await;
 }
