@@ -60,7 +60,8 @@ pub struct Granted {
 
 /// Signs and checks tokens; remembers logouts made here and kicks.
 pub struct Tokens {
-    secret: [u8; 32],
+    /// HMAC-SHA256 keyed with the store's secret (cloned for each token: the key is hashed once).
+    keyed: Hmac<Sha256>,
     /// Ids of tokens ended here lately, newest last (at most `max`).
     revoked: Mutex<VecDeque<Arc<str>>>,
     kicked: Mutex<HashMap<String, i64>>,
@@ -70,11 +71,12 @@ pub struct Tokens {
 impl Tokens {
     /// Tokens signed with `secret`; at most `max` logouts remembered in memory.
     pub fn new(secret: [u8; 32], max: usize) -> Self {
-        Tokens { secret, revoked: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
+        let keyed = Hmac::<Sha256>::new_from_slice(&secret).expect("any key length");
+        Tokens { keyed, revoked: Mutex::default(), kicked: Mutex::default(), max: max.max(1) }
     }
 
     fn mac(&self, claims: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
+        let mut mac = self.keyed.clone();
         mac.update(claims);
         mac
     }
