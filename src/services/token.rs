@@ -88,7 +88,7 @@ impl Tokens {
             tag: login.tag.as_deref().map(str::to_owned),
             device: login.device.to_string(),
             issued_ms: now_ms,
-            expires_ms: now_ms.saturating_add(ttl_secs.min(i64::MAX as u64 / 1000) as i64 * 1000),
+            expires_ms: expires_at(now_ms, ttl_secs),
             nonce: rand::random(),
         };
         let claims = rmp_serde::to_vec(&claims).expect("claims encode");
@@ -160,6 +160,11 @@ impl Tokens {
     pub fn revoked_at(&self, client: &str) -> Option<i64> {
         self.kicked.lock().get(client).copied()
     }
+}
+
+/// When a token issued at `now_ms` for `ttl_secs` expires.
+pub fn expires_at(now_ms: i64, ttl_secs: u64) -> i64 {
+    now_ms.saturating_add(ttl_secs.min(i64::MAX as u64 / 1000) as i64 * 1000)
 }
 
 /// The id of `token` (the MAC it ends with; see [`Granted::id`]).

@@ -77,7 +77,8 @@ pub struct SessionState {
     pub id: u64,
     /// The device tag and device.
     pub login: Login,
-    /// The id and expiry of the session token handed out at login (ended by `session/close`).
+    /// The id and expiry of the session token handed out last (at login, or by
+    /// `session/refresh`), which `session/close` ends.
     token: (Box<str>, i64),
     /// The socket this session is on and where it came from (per-socket and per-IP limits).
     pub origin: Origin,
@@ -99,7 +100,7 @@ impl Actor for SessionActor {
     ) -> Result<SessionState, ActorProcessingErr> {
         let client = args.open.client.clone();
         let login = args.open.login.clone();
-        let token = (crate::services::token::id_of(&args.open.token).into(), args.open.token_expires_ms);
+        let token = (token::id_of(&args.open.token).into(), args.open.token_expires_ms);
         let (node, outbox, id, origin) = (args.node, args.outbox, args.id, args.origin);
         let state = SessionState { node, outbox, client, id, login, token, origin, opening: None };
         // Online before `spawn` returns, so the socket's login lock covers it (device tags).
@@ -276,7 +277,10 @@ impl SessionState {
                 query::online(node, reply, cmd.session_message.unwrap_or_default())
             }
             (Some(CommandType::Session), Some(OpType::Refresh)) => {
-                query::refresh(node, &self.client, &self.login, reply, cmd.session_message.unwrap_or_default())
+                let request = cmd.session_message.unwrap_or_default();
+                if let Some(token) = query::refresh(node, &self.client, &self.login, reply, request) {
+                    self.token = token;
+                }
             }
             (Some(known), _) => {
                 let name = op.map_or("-", |op| op.as_str_name());

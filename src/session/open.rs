@@ -90,7 +90,7 @@ pub fn check(node: &Node, cmd: &GenericCommand, origin: &Origin) -> Result<Openi
     };
     let ttl = node.config.limits.session_token_ttl_secs;
     let token = node.issue_token(&client, &login, now, ttl);
-    let token_expires_ms = now.saturating_add(ttl.min(i64::MAX as u64 / 1000) as i64 * 1000);
+    let token_expires_ms = super::token::expires_at(now, ttl);
     let since = session.last_unread_notif_time.filter(|t| *t > 0);
     Ok(Opening { client: client.into(), i: cmd.i, token, token_expires_ms, since, login, reconnect })
 }

@@ -128,11 +128,19 @@ async fn session_tokens_expire_and_refresh() {
     let auth = [("X-LC-Id", APP_ID), ("X-LC-Key", server.config.app.key.as_str()), ("X-LC-IM-Session-Token", &old)];
     let (status, body) = http(&server, "GET", "/1.1/rtm/notifications?client_id=alice", &auth, None).await;
     assert_eq!((status, body["code"].as_i64()), (401, Some(4112)));
-    assert_eq!(other.request(reopen(&new)).await.op, Some(OpType::Opened as i32), "the refreshed one works");
+    let reopened = other.request(reopen(&new)).await;
+    assert_eq!(reopened.op, Some(OpType::Opened as i32), "the refreshed one works");
+    let later = reopened.session_message.unwrap().st.unwrap();
     other.next_push_of(CommandType::Unread).await;
+    // A logout of the session that refreshed ends the refreshed token.
+    let mut close = frame::command(CommandType::Session, Some(OpType::Close));
+    close.peer_id = Some("alice".into());
+    assert_eq!(alice.request(close).await.op, Some(OpType::Closed as i32));
+    let mut fourth = Client::connect(&server).await;
+    assert_eq!(error_code(&fourth.request(reopen(&new)).await), 4112, "logged out");
     clock.advance(600_000);
     let mut third = Client::connect(&server).await;
-    assert_eq!(error_code(&third.request(reopen(&new)).await), 4112);
+    assert_eq!(error_code(&third.request(reopen(&later)).await), 4112, "expired");
     server.stop().await;
 }
 
