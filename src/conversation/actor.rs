@@ -65,7 +65,7 @@ impl Actor for ConversationActor {
         let idle = Duration::from_secs(args.node.config.limits.conversation_idle_secs.max(1));
         let ticker = myself.send_interval(idle / 2, || ConvMsg::Tick);
         let cid = args.cid.clone();
-        let state = Box::new(ConvState::new(args.node, args.convs, args.cid, ticker));
+        let state = Box::new(ConvState::new(args.node, args.convs, args.cid, myself.get_id(), ticker));
         Ok(ConvHome { state: Some(state), backlog: VecDeque::new(), cid })
     }
 
@@ -94,7 +94,12 @@ impl Actor for ConversationActor {
         while home.state.is_some()
             && let Some(msg) = home.backlog.pop_front()
         {
-            process(&myself, home, msg);
+            if process(&myself, home, msg) {
+                // Stopping: what still waits is dropped, its requests answered with 4200
+                // (they may be sent again).
+                home.backlog.clear();
+                break;
+            }
         }
         Ok(())
     }
@@ -108,13 +113,14 @@ impl Actor for ConversationActor {
     }
 }
 
-/// Handles one message with the state at home.
-fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) {
+/// Handles one message with the state at home. Returns whether the actor is stopping.
+fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) -> bool {
     let state = home.state.as_mut().expect("processed only at home");
     match msg {
         ConvMsg::Op(op) if state.runs_inline(&op) => {
             if state.run_op(myself, op) {
                 myself.stop(None);
+                return true;
             }
         }
         ConvMsg::Op(op) => {
@@ -134,22 +140,29 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) {
         ConvMsg::Retire => {
             if state.is_quiet() && state.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
                 myself.stop(None);
+                return true;
             }
         }
         ConvMsg::Committed { seq, result } => {
-            if let Err(err) = state.committed(seq, result) {
-                // The store failed under us, or another actor owns the conversation now
-                // (fenced): our sequence numbers may no longer match the store. Stop; the
-                // next operation starts an actor that claims it again and reloads.
-                match err {
-                    crate::store::StoreError::Fenced => {
-                        tracing::warn!(cid = %state.cid, "fenced off by a newer owner; stopping")
-                    }
-                    _ => tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation"),
+            let Err(err) = result.clone() else {
+                let _ = state.committed(seq, result);
+                return false;
+            };
+            // The store failed under us, or another actor owns the conversation now
+            // (fenced): our sequence numbers may no longer match the store. Stop; the next
+            // operation starts an actor that claims it again and reloads. It leaves the
+            // directory before its senders hear of the failure, so what they send again
+            // reaches the new actor, not this stopping one.
+            match err {
+                crate::store::StoreError::Fenced => {
+                    tracing::warn!(cid = %state.cid, "fenced off by a newer owner; stopping")
                 }
-                state.convs.remove_if(&state.cid, myself.get_id());
-                myself.stop(Some(err.to_string()));
+                _ => tracing::error!(cid = %state.cid, error = %err, "append failed; restarting the conversation"),
             }
+            state.convs.remove_if(&state.cid, myself.get_id());
+            let _ = state.committed(seq, result);
+            myself.stop(Some(err.to_string()));
+            return true;
         }
         ConvMsg::FlushMarks => {
             state.flush_scheduled = false;
@@ -158,10 +171,12 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) {
         ConvMsg::Tick => {
             if state.is_idle() && state.convs.try_retire(&state.cid, myself.get_id(), state.handled) {
                 myself.stop(None);
+                return true;
             }
         }
         ConvMsg::Back { .. } | ConvMsg::Lost(_) => unreachable!("handled before"),
     }
+    false
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -203,9 +218,9 @@ impl ConvState {
         }
         if self.fenced {
             // Another actor claimed the conversation since this one loaded it: what this one
-            // holds in memory may be stale. Stop; the next operation here starts afresh.
+            // holds in memory may be stale. Stop (it left the directory when the refusal came,
+            // before answering); the next operation here starts afresh.
             tracing::warn!(cid = %self.cid, "fenced off by a newer owner; stopping");
-            self.convs.remove_if(&self.cid, myself.get_id());
             return true;
         }
         !self.active && self.is_quiet() && self.convs.try_retire(&self.cid, myself.get_id(), self.handled)

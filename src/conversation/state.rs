@@ -74,6 +74,8 @@ pub struct ConvState {
     /// A change of the conversation's record was refused: a newer actor owns it. This one
     /// stops after the operation.
     pub fenced: bool,
+    /// The actor this state belongs to (its entry in the directory).
+    pub actor: ractor::ActorId,
     /// Next sequence number to assign.
     pub next_seq: u64,
     /// Highest committed sequence number.
@@ -96,7 +98,13 @@ pub struct ConvState {
 }
 
 impl ConvState {
-    pub fn new(node: Arc<Services>, convs: Arc<super::Directory>, cid: Arc<str>, ticker: JoinHandle<()>) -> Self {
+    pub fn new(
+        node: Arc<Services>,
+        convs: Arc<super::Directory>,
+        cid: Arc<str>,
+        actor: ractor::ActorId,
+        ticker: JoinHandle<()>,
+    ) -> Self {
         let now = node.now_ms();
         let temp = cid.starts_with(crate::ids::TEMP_PREFIX);
         ConvState {
@@ -115,6 +123,7 @@ impl ConvState {
             managers: Vec::new(),
             guard: None,
             fenced: false,
+            actor,
             temp,
             expires_ms: 0,
             next_seq: 1,
@@ -165,10 +174,12 @@ impl ConvState {
     }
 
     /// Passes `result` on, noting a refusal because a newer actor owns the conversation
-    /// ([`StoreError::Fenced`]): this actor then stops after the operation.
+    /// ([`StoreError::Fenced`]): this actor leaves the directory at once — before the caller
+    /// hears of it, so a retry starts a fresh actor — and stops after the operation.
     pub fn fenced_if<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if matches!(result, Err(StoreError::Fenced)) {
             self.fenced = true;
+            self.convs.remove_if(&self.cid, self.actor);
         }
         result
     }
