@@ -75,6 +75,11 @@ fn serve(config_path: Option<PathBuf>, repair: bool) -> Result<Option<String>, B
         server.ws_url()
     );
     let failed = wait_for_shutdown_signal(server.failure())?;
+    if failed.is_some() {
+        // The error replies to the requests the failure caught are being queued: let them
+        // leave before the sockets close (the server's own stop on failure waits as long).
+        std::thread::sleep(xinshi::server::FAILURE_GRACE);
+    }
     println!("xinshi: stopping");
     let stopped = server.stop_blocking();
     if failed.is_none() {

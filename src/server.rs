@@ -36,7 +36,7 @@ fn threads(configured: usize) -> usize {
 
 /// How long, after the store failed, the sockets get to receive their error replies before
 /// the server stops.
-const FAILURE_GRACE: Duration = Duration::from_millis(500);
+pub const FAILURE_GRACE: Duration = Duration::from_millis(500);
 
 /// Files held back from connections, on top of fjall's table cache: its journal and the
 /// files a flush or compaction writes, the listeners, the runtimes' epoll and event files,
