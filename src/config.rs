@@ -20,6 +20,7 @@ pub struct Config {
     pub security: SecurityConfig,
     pub features: FeaturesConfig,
     pub query: QueryConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// `[server]`: where to listen and how clients reach us.
@@ -374,6 +375,15 @@ impl Config {
         if self.storage.max_batch == 0 {
             return Err(ConfigError::Invalid("storage.max_batch must be at least 1".into()));
         }
+        let cluster = &self.cluster;
+        if !cluster.listen.is_empty() && cluster.cookie.is_empty() {
+            return Err(ConfigError::Invalid("cluster.listen needs cluster.cookie".into()));
+        }
+        if !cluster.listen.is_empty() && self.storage.engine == EngineKind::Embedded {
+            return Err(ConfigError::Invalid(
+                "a cluster needs a store its nodes share: storage.engine = \"postgres\" or \"fdb\"".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -424,6 +434,28 @@ pub struct QueryConfig {
     /// (the reply has fewer rows than `limit`). A single row bigger than this is still
     /// sent alone. Used as at most half of `limits.outbound_queue_bytes`.
     pub max_reply_bytes: usize,
+}
+
+/// `[cluster]`: several xinshi nodes over one shared store (`storage.engine = "postgres"` or
+/// `"fdb"`), talking through ractor_cluster. No `listen`: a single node, as without the
+/// section.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name, unique in the cluster. Empty: `xinshi-<node id>` (the id the store
+    /// hands out at every start).
+    pub name: String,
+    /// `host:port` the node-to-node listener binds. Empty: no cluster.
+    pub listen: String,
+    /// The host (name or address) other nodes dial to reach this one, on `listen`'s port;
+    /// told to peers, which pass it on. Empty: `listen`'s host.
+    pub advertise: String,
+    /// Node-to-node addresses of other members to dial at start, and again while they are
+    /// away. One reachable seed is enough: members learn each other from it.
+    pub seeds: Vec<String>,
+    /// Secret every member presents when nodes connect (ractor_cluster's cookie). Required
+    /// with `listen`.
+    pub cookie: String,
 }
 
 impl Default for QueryConfig {
@@ -497,6 +529,20 @@ mod tests {
         assert!(err.to_string().contains("XINSHI_LIMITS_MAX_MEMBERS"), "{err}");
         let err = Config::from_toml_and_env("[server]\nlisten_on = 1\n", |_| None).unwrap_err();
         assert!(err.to_string().contains("listen_on"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_needs_a_cookie_and_a_shared_store() {
+        let cluster = "[cluster]\nlisten = \"127.0.0.1:7000\"\n";
+        let err = Config::from_toml_and_env(cluster, |_| None).unwrap_err();
+        assert!(err.to_string().contains("cookie"), "{err}");
+        let with_cookie = format!("{cluster}cookie = \"c\"\n");
+        let err = Config::from_toml_and_env(&with_cookie, |_| None).unwrap_err();
+        assert!(err.to_string().contains("share"), "{err}");
+        let shared = format!("[storage]\nengine = \"postgres\"\n{with_cookie}seeds = [\"127.0.0.1:7001\"]\n");
+        let config = Config::from_toml_and_env(&shared, |_| None).unwrap();
+        assert_eq!(config.cluster.seeds, ["127.0.0.1:7001"]);
+        assert!(Config::from_toml_and_env("", |_| None).unwrap().cluster.listen.is_empty(), "off by default");
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //!   presence, tokens, rate limits); [`node`]: the services plus the conversation
 //!   directory, as sessions see it; [`server`]: starting and stopping. Imports run one way
 //!   (docs/actors.md, "Imports"; checked by `tests/integration/layers.rs`).
+//! - [`cluster`]: several nodes over one shared store, connected by ractor_cluster
+//!   (membership so far; issue 12).
 //! - [`signature`]: the HMAC-SHA1 operation signatures apps use to authorise logins and
 //!   conversation operations.
 //! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`].
@@ -52,6 +54,7 @@
 //! ([`store`]) rather than leave it up but unable to write.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod conversation;
 pub mod delivery;

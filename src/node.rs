@@ -40,6 +40,8 @@ pub struct Node {
     pub convs: Arc<Directory>,
     /// The supervisor every session actor is linked to (started by the server).
     pub sessions: std::sync::OnceLock<ractor::ActorCell>,
+    /// This node's part in the cluster, with `[cluster] listen` (started by the server).
+    pub cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
     /// Test hook: the next command of this client's session actors panics. Not reachable by
     /// clients.
     #[doc(hidden)]
@@ -72,6 +74,7 @@ impl Node {
             convs: Arc::new(Directory::new(services.config.limits.max_conversation_actors)),
             services,
             sessions: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
             session_fail_point: parking_lot::Mutex::new(None),
         });
         node.sweep_notifications();
@@ -200,6 +203,9 @@ impl Node {
 
     /// Stops conversation actors and commits what is queued.
     pub fn shutdown(&self) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.stop();
+        }
         self.convs.stop_all();
         self.store.close();
     }

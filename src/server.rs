@@ -16,6 +16,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::gateway::{self, AppState, PublicUrl, tls};
 use crate::node::Node;
@@ -122,6 +123,9 @@ impl Server {
 
     /// Starts a server whose notion of time is `clock`.
     pub fn start_with_clock(mut config: Config, clock: Arc<dyn Clock>) -> io::Result<Server> {
+        // ractor_cluster's TLS brings rustls's aws-lc-rs provider in beside our *ring* one;
+        // with two, rustls cannot pick a process default. Ours is *ring* (a no-op if set).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let budget = FileBudget::for_limit(raise_file_limit());
         config.limits.max_connections = budget.max_connections(config.limits.max_connections);
         tracing::info!(
@@ -149,6 +153,17 @@ impl Server {
                     return Ok(());
                 }
             };
+            if !config.cluster.listen.is_empty() {
+                let started = core.block_on(Cluster::start(&config.cluster, node.store.node_id(), node.clock.clone()));
+                match started {
+                    Ok(cluster) => drop(node.cluster.set(cluster)),
+                    Err(err) => {
+                        node.shutdown();
+                        let _ = ready_tx.send(Err(err));
+                        return Ok(());
+                    }
+                }
+            }
             let system = actix_web::rt::System::new();
             let served = system.block_on(serve(config, budget, node.clone(), ready_tx));
             node.shutdown();

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /` with `Upgrade: websocket` | the IM WebSocket ([`ws`], then [`socket`]) |
 //! | `GET /` | a small JSON status |
+//! | `GET /healthz` | up, and the cluster's members as this node sees them |
 //! | `GET /v1/route`, `GET /2/route` | server discovery ([`route`]) |
 //! | `GET /1.1/rtm/notifications` | kept notifications, replayed after a reconnect ([`rest`]) |
 //! | `GET /1.1/classes/_ConversationMemberInfo` | member roles of a conversation ([`member_info`]) |
@@ -91,6 +92,7 @@ impl AppState {
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(root))
+        .route("/healthz", web::get().to(healthz))
         .route("/v1/route", web::get().to(route::rtm_route))
         .route("/2/route", web::get().to(route::app_route))
         .route("/1.1/rtm/notifications", web::get().to(rest::notifications))
@@ -113,6 +115,18 @@ async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) 
         "server": public.http_url(),
         "RTMServers": [public.ws_url()],
     }))
+}
+
+/// `GET /healthz`: `{status, node, cluster}`; `cluster` is `null` on a single node, else this
+/// node's name and every member it knows with its state (`joining`, `up`, `lost`), address
+/// and since when. (The node-to-node addresses are an operator's business: keep the
+/// cluster port itself off the public network.)
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let node = &state.node;
+    let cluster = node.cluster.get().map(|cluster| {
+        json!({ "name": cluster.name, "advertise": cluster.advertise, "members": cluster.members.list() })
+    });
+    HttpResponse::Ok().json(json!({ "status": "ok", "node": node.store.node_id(), "cluster": cluster }))
 }
 
 async fn not_found() -> HttpResponse {

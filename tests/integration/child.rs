@@ -102,6 +102,12 @@ impl ChildServer {
         }
     }
 
+    /// SIGKILL (`kill -9`), and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then its exit code.
     pub fn terminate(&mut self) -> Option<i32> {
         // SAFETY: kill on the pid of our own child.

@@ -346,8 +346,18 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: Option<&serde_json::Value>,
 ) -> (u16, serde_json::Value) {
+    http_to(server.http_url().trim_start_matches("http://"), method, path, headers, body).await
+}
+
+/// [`http`] to the server at `host` (`address:port`).
+pub async fn http_to(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = server.http_url().trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&host).await.unwrap();
     let mut head: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let body = body.map(|b| b.to_string()).unwrap_or_default();

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("node", 5),
     ("conversation", 4),
     ("delivery", 3),
+    ("cluster", 3),
     ("services", 3),
     ("signature", 3),
     ("store", 2),

@@ -7,6 +7,7 @@ mod client;
 mod abuse;
 mod blacklist;
 mod client_ids;
+mod cluster;
 mod conv_info;
 
 mod conversations;
