@@ -1,6 +1,7 @@
 //! The cluster (issue 12): several xinshi nodes over one shared store, connected by
 //! ractor_cluster. This file is membership: the node-to-node listener, the seeds, dialing
-//! lost members again, and the member list `GET /healthz` shows.
+//! lost members again, and the member list `GET /healthz` shows. [`placement`] decides
+//! which node owns a conversation (not used yet: nothing is routed between nodes so far).
 //!
 //! Each node runs a ractor_cluster `NodeServer` on `cluster.listen` in transitive mode — a
 //! node that connects to one member hears of the others and connects to them too — and
@@ -9,6 +10,8 @@
 //! the members it lost that are not connected, so a member that restarts, or comes back
 //! after a partition, is joined again without anyone's help. A single node (no `listen`)
 //! runs none of this.
+
+pub mod placement;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
