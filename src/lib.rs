@@ -49,9 +49,9 @@
 //! and per node, and stalled queues ([`delivery::outbox`]); rate buckets per client, socket
 //! and IP address ([`session::rate`]); the fields of a `direct` ([`session`]); the work of a
 //! query ([`query::Budget`]); running conversation actors ([`conversation::Directory`]);
-//! session tokens ([`session::token`]) and login nonces ([`signature::Nonces`]). The store's
-//! journal is checked when it opens, and a store that fails for good stops the process
-//! ([`store`]) rather than leave it up but unable to write.
+//! logouts remembered in memory ([`session::token`]) and login nonces
+//! ([`signature::Nonces`]). The store's journal is checked when it opens, and a store that
+//! fails for good stops the process ([`store`]) rather than leave it up but unable to write.
 
 pub mod clock;
 pub mod cluster;

@@ -1,6 +1,6 @@
 //! The node: one server process — its [`Services`] (below the actors), the conversation
 //! [`Directory`] and the session supervisor (above them), and its background sweeps
-//! (expired kept notifications, session tokens and temporary conversations; kicks made by
+//! (expired kept notifications, logouts and temporary conversations; kicks made by
 //! other processes).
 
 use std::sync::Arc;

@@ -172,7 +172,8 @@ impl Cluster {
             .cast(NodeServerMessage::SubscribeToEvents { id: "members".into(), subscription: Box::new(watch) })
             .map_err(|err| std::io::Error::other(err.to_string()))?;
         let cluster = Arc::new(Cluster { name, advertise, members, server });
-        let seeds: Vec<String> = config.seeds.iter().filter(|s| !is_self(s, &cluster.advertise, listen)).cloned().collect();
+        let seeds: Vec<String> =
+            config.seeds.iter().filter(|s| !is_self(s, &cluster.advertise, listen)).cloned().collect();
         tokio::spawn(redial(Arc::downgrade(&cluster), seeds));
         tracing::info!(name = %cluster.name, %listen, advertise = %cluster.advertise, "cluster node started");
         Ok(cluster)

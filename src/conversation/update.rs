@@ -114,8 +114,10 @@ impl ConvState {
             return Err(failed(format!("attributes would take {} bytes; the limit is {max}", attrs.len())));
         }
         let now = self.node.now_ms();
-        let changed =
-            self.node.store.modify_conversation(&self.cid, Some(now), self.owner(), |record| record.attrs = attrs.clone());
+        let changed = self
+            .node
+            .store
+            .modify_conversation(&self.cid, Some(now), self.owner(), |record| record.attrs = attrs.clone());
         self.fenced_if(changed)?.ok_or_else(|| im_err!(ConversationNotFound))?;
         Ok((Value::Object(patch).to_string(), Value::Object(modified).to_string(), iso8601(now)))
     }

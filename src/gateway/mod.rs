@@ -123,9 +123,9 @@ async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) 
 /// cluster port itself off the public network.)
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let node = &state.node;
-    let cluster = node.cluster.get().map(|cluster| {
-        json!({ "name": cluster.name, "advertise": cluster.advertise, "members": cluster.members.list() })
-    });
+    let cluster = node.cluster.get().map(
+        |cluster| json!({ "name": cluster.name, "advertise": cluster.advertise, "members": cluster.members.list() }),
+    );
     HttpResponse::Ok().json(json!({ "status": "ok", "node": node.store.node_id(), "cluster": cluster }))
 }
 

@@ -79,11 +79,8 @@ async fn converge(servers: &[(&str, &ChildServer)], expected: &[(&str, &str)], w
         let mut all = true;
         let mut seen = Vec::new();
         for (name, server) in servers {
-            let want: Vec<(String, String)> = expected
-                .iter()
-                .filter(|(n, _)| n != name)
-                .map(|(n, s)| (n.to_string(), s.to_string()))
-                .collect();
+            let want: Vec<(String, String)> =
+                expected.iter().filter(|(n, _)| n != name).map(|(n, s)| (n.to_string(), s.to_string())).collect();
             let got = states(server).await;
             all &= got == want;
             seen.push((name.to_string(), got));

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::client::*;
 use xinshi::config::EngineKind;
-use xinshi::protocol::*;
 use xinshi::protocol::frame;
+use xinshi::protocol::*;
 
 /// Two servers on one fresh database, or `None` (skipped) without the test PostgreSQL.
 fn two_nodes(test: &str) -> Option<(TestServer, TestServer)> {
