@@ -91,11 +91,6 @@ impl Members {
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }
-
-    /// Names of the members that are up.
-    pub fn up(&self) -> Vec<String> {
-        self.list().into_iter().filter(|m| m.state == State::Up).map(|m| m.name).collect()
-    }
 }
 
 /// Keeps [`Members`] current from the node server's events.

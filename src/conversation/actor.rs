@@ -144,10 +144,11 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) -> boo
             }
         }
         ConvMsg::Committed { seq, result } => {
-            let Err(err) = result.clone() else {
+            let Err(err) = &result else {
                 let _ = state.committed(seq, result);
                 return false;
             };
+            let err = err.clone();
             // The store failed under us, or another actor owns the conversation now
             // (fenced): our sequence numbers may no longer match the store. Stop; the next
             // operation starts an actor that claims it again and reloads. It leaves the

@@ -108,21 +108,24 @@ impl Services {
     /// store), has not expired, no kick came after it, and no logout ended it (here, or in
     /// another process: a point read of the store, so callers run it off the async threads).
     pub fn check_token(&self, token: &str, client: &str, now_ms: i64) -> Option<Login> {
-        let granted = self.tokens.check(token, client, now_ms)?;
+        self.tokens.check(token, client, now_ms).and_then(|granted| self.unless_ended(granted)).map(|g| g.login)
+    }
+
+    /// The client `token` was issued to, if [`Services::check_token`] would accept it.
+    pub fn token_client(&self, token: &str, now_ms: i64) -> Option<String> {
+        self.tokens.verify(token, now_ms).and_then(|granted| self.unless_ended(granted)).map(|g| g.client)
+    }
+
+    /// `granted`, unless a logout in any process ended its token (a point read of the store).
+    fn unless_ended(&self, granted: token::Granted) -> Option<token::Granted> {
         match self.store.token_ended(&granted.id) {
-            Ok(false) => Some(granted.login),
+            Ok(false) => Some(granted),
             Ok(true) => None,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot tell whether a session token was ended");
                 None
             }
         }
-    }
-
-    /// The client `token` was issued to, if [`Services::check_token`] would accept it.
-    pub fn token_client(&self, token: &str, now_ms: i64) -> Option<String> {
-        let granted = self.tokens.verify(token, now_ms)?;
-        self.check_token(token, &granted.client, now_ms).map(|_| granted.client)
     }
 
     /// Ends the token `id`, valid until `expires_ms` (a logout), here and, for every
