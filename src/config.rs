@@ -448,7 +448,8 @@ pub struct ClusterConfig {
     /// `host:port` the node-to-node listener binds. Empty: no cluster.
     pub listen: String,
     /// The host (name or address) other nodes dial to reach this one, on `listen`'s port;
-    /// told to peers, which pass it on. Empty: `listen`'s host.
+    /// told to peers, which pass it on. Empty: `listen`'s host — so set it when `listen` binds
+    /// every interface (`0.0.0.0`), which peers cannot dial.
     pub advertise: String,
     /// Node-to-node addresses of other members to dial at start, and again while they are
     /// away. One reachable seed is enough: members learn each other from it.
