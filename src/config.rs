@@ -439,7 +439,7 @@ pub struct QueryConfig {
 /// `[cluster]`: several xinshi nodes over one shared store (`storage.engine = "postgres"` or
 /// `"fdb"`), talking through ractor_cluster. No `listen`: a single node, as without the
 /// section.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// This node's name, unique in the cluster. Empty: `xinshi-<node id>` (the id the store
@@ -457,6 +457,23 @@ pub struct ClusterConfig {
     /// Secret every member presents when nodes connect (ractor_cluster's cookie). Required
     /// with `listen`.
     pub cookie: String,
+    /// A member nothing was heard from for this long (every node sends at least four
+    /// heartbeats a second) is disconnected and handled as lost: its conversations move
+    /// to the others. Covers a node that stopped without closing its connections.
+    pub suspect_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            name: String::new(),
+            listen: String::new(),
+            advertise: String::new(),
+            seeds: Vec::new(),
+            cookie: String::new(),
+            suspect_ms: 3000,
+        }
+    }
 }
 
 impl Default for QueryConfig {

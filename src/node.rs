@@ -196,9 +196,32 @@ impl Node {
         self.services.blocking(work).await
     }
 
-    /// Hands `op` to the actor of conversation `cid`, starting it if needed.
+    /// Hands `op` to the actor of conversation `cid`, starting it if needed — here, or in
+    /// a cluster on the node that owns the conversation.
     pub fn to_conversation(&self, cid: &str, op: ConvOp) {
+        if let Some(routes) = self.cluster.get().map(|c| &c.routes)
+            && let Some(owner) = routes.owner(cid)
+        {
+            return routes.forward(&owner, cid, op, false);
+        }
         self.convs.send(&self.services, cid, op);
+    }
+
+    /// Hands receipts of `client` to their conversations: to a running actor, or after a
+    /// look in the store to one of a conversation `client` is a member of (a receipt for a
+    /// made-up id starts nothing). In a cluster, the owner of each conversation does this.
+    pub fn receipts(&self, client: &Arc<str>, ops: Vec<(String, ConvOp)>) {
+        let routes = self.cluster.get().map(|c| &c.routes);
+        let mut here = Vec::with_capacity(ops.len());
+        for (cid, op) in ops {
+            match routes.and_then(|r| Some((r, r.owner(&cid)?))) {
+                Some((routes, owner)) => routes.forward(&owner, &cid, op, true),
+                None => here.push((cid, op)),
+            }
+        }
+        if !here.is_empty() {
+            self.convs.send_to_member(&self.services, client.clone(), here);
+        }
     }
 
     /// Stops conversation actors and commits what is queued.

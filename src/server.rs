@@ -154,7 +154,7 @@ impl Server {
                 }
             };
             if !config.cluster.listen.is_empty() {
-                let started = core.block_on(Cluster::start(&config.cluster, node.store.node_id(), node.clock.clone()));
+                let started = core.block_on(Cluster::start(&config.cluster, &node.services, &node.convs));
                 match started {
                     Ok(cluster) => drop(node.cluster.set(cluster)),
                     Err(err) => {
@@ -276,6 +276,9 @@ async fn serve(
         (None, None) => unreachable!("the configuration names at least one listener"),
     };
     let tls_public = bound.tls.filter(|_| configured.trim().is_empty()).map(|tls| PublicUrl::new("", tls, true));
+    if let Some(cluster) = node.cluster.get() {
+        cluster.routes.set_ws_url(public.ws_url());
+    }
     let state = web::Data::new(AppState { node: node.clone(), public: public.clone(), tls_public });
     let workers = threads(config.server.workers);
     let mut server = HttpServer::new(move || App::new().app_data(state.clone()).configure(gateway::configure))

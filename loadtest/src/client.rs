@@ -109,6 +109,8 @@ pub struct Client {
     seen: HashMap<u32, Seen>,
     /// Conversations with news not yet receive-acked.
     unacked: Vec<u32>,
+    /// Login attempts that failed so far (each moves to the next node of a cluster).
+    failed_logins: usize,
 }
 
 impl Client {
@@ -125,6 +127,7 @@ impl Client {
             recv: Vec::new(),
             seen: HashMap::new(),
             unacked: Vec::new(),
+            failed_logins: 0,
         }
     }
 
@@ -221,9 +224,12 @@ impl Client {
     /// Connects and opens the session; the socket is kept only if that worked.
     async fn login(&mut self, reconnect: bool) -> Result<(), ()> {
         let source = wire::source_ip(self.plan.index, self.ctx.plan.ips);
-        let ws = match wire::connect(self.ctx.plan.server, source, REPLY_TIMEOUT).await {
+        let servers = &self.ctx.plan.servers;
+        let server = servers[(self.plan.index as usize + self.failed_logins) % servers.len()];
+        let ws = match wire::connect(server, source, REPLY_TIMEOUT).await {
             Ok(ws) => ws,
             Err(err) => {
+                self.failed_logins += 1;
                 self.ctx.note_error(0, &err);
                 return Err(());
             }
@@ -231,11 +237,15 @@ impl Client {
         self.ws = Some(ws);
         let i = self.next_i();
         let open = wire::open(&self.ctx.plan.app_id, &self.id, i, reconnect);
-        let reply = self.request(&open).await?;
+        let Ok(reply) = self.request(&open).await else {
+            self.failed_logins += 1;
+            return Err(());
+        };
         if reply.op == Some(OpType::Opened as i32) {
             return Ok(());
         }
         self.ctx.note_error(wire::error_code(&reply).unwrap_or(-1), "session open refused");
+        self.failed_logins += 1;
         self.ws = None;
         Err(())
     }

@@ -11,7 +11,9 @@ use crate::record::{Recv, Sent};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
-    pub server: SocketAddr,
+    /// The server's nodes: client `n` logs in on node `n mod len`, and on the next one
+    /// after each failed attempt.
+    pub servers: Vec<SocketAddr>,
     pub app_id: String,
     /// Client `n` logs in as `{prefix}{n}`.
     pub prefix: String,

@@ -134,8 +134,9 @@ pub async fn prepare(
     let target = Target::start(kind, &common.target_spec(env), &dir.path().join("data"));
     let prefix = format!("lt{}-", crate::worker::now_ns() % 1_000_000);
     let ids: Rc<Vec<String>> = Rc::new((0..clients).map(|i| format!("{prefix}{i}")).collect());
-    let cids =
-        crate::setup::create_convs(target.addr, target::APP_ID, ids.clone(), members).await.unwrap_or_else(|e| fail(e));
+    let cids = crate::setup::create_convs(target.addr(), target::APP_ID, ids.clone(), members)
+        .await
+        .unwrap_or_else(|e| fail(e));
     Prepared { target, prefix, ids, cids, dir }
 }
 
@@ -227,7 +228,7 @@ impl Outcome {
 /// A base plan with no clients yet.
 pub fn base_plan(common: &Common, target: &Target, prefix: &str, cids: Vec<String>, steps: usize, end_at: f64) -> Plan {
     Plan {
-        server: target.addr,
+        servers: target.addrs(),
         app_id: target::APP_ID.into(),
         prefix: prefix.into(),
         cids,

@@ -1,6 +1,8 @@
-//! The server under test as a child process: xinshi, or the bare baseline server. It can be
+//! The server under test as child processes: xinshi, or the bare baseline server. It can be
 //! pinned to CPUs with `taskset`, measured through /proc, killed with SIGKILL and restarted
-//! on the same port and data directory.
+//! on the same port and data directory. With `--nodes N` (N > 1) it is a cluster of N
+//! xinshi processes over the store `--server-env` names (PostgreSQL): `n0` … on 127.0.0.1
+//! ports, all dialing `n0`, started and measured together; one of them can be killed.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ pub struct Spec {
     pub cpus: Option<String>,
     /// Extra environment for the server: workload settings, then `--server-env A=1,B=2`.
     pub env: Vec<(String, String)>,
+    /// How many nodes (`--nodes`, 1: no cluster).
+    pub nodes: usize,
 }
 
 impl Spec {
@@ -41,35 +45,126 @@ impl Spec {
                     .collect()
             })
             .unwrap_or_default();
-        Spec { bin, cpus: args.opt("server-cpus"), env }
+        let nodes = args.get("nodes", 1usize).max(1);
+        Spec { bin, cpus: args.opt("server-cpus"), env, nodes }
     }
 }
 
+/// The server: one process, or the nodes of a cluster.
 pub struct Target {
-    pub kind: Kind,
-    spec: Spec,
+    pub nodes: Vec<Node>,
+}
+
+/// One server process.
+pub struct Node {
     pub addr: SocketAddr,
+    kind: Kind,
+    spec: Spec,
     data_dir: PathBuf,
+    /// Its cluster settings (empty on a single node).
+    cluster_env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 pub const APP_ID: &str = "loadtest";
 
+fn free_port() -> u16 {
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+    port.unwrap_or_else(|e| fail(format!("no free port: {e}")))
+}
+
 impl Target {
     pub fn start(kind: Kind, spec: &Spec, data_dir: &Path) -> Target {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
-        let port = port.unwrap_or_else(|e| fail(format!("no free port: {e}")));
-        let mut target = Target {
-            kind,
-            spec: spec.clone(),
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            data_dir: data_dir.to_path_buf(),
-            child: None,
-        };
-        target.spawn();
+        let count = if kind == Kind::Xinshi { spec.nodes } else { 1 };
+        let links: Vec<u16> = (0..count).map(|_| free_port()).collect();
+        let nodes: Vec<Node> = (0..count)
+            .map(|n| {
+                let cluster_env = if count == 1 {
+                    Vec::new()
+                } else {
+                    vec![
+                        ("XINSHI_CLUSTER_NAME".into(), format!("n{n}")),
+                        ("XINSHI_CLUSTER_LISTEN".into(), format!("127.0.0.1:{}", links[n])),
+                        ("XINSHI_CLUSTER_SEEDS".into(), format!("127.0.0.1:{}", links[0])),
+                        ("XINSHI_CLUSTER_COOKIE".into(), "loadtest".into()),
+                    ]
+                };
+                let data_dir = if count == 1 { data_dir.to_path_buf() } else { data_dir.join(format!("n{n}")) };
+                let mut node = Node {
+                    addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+                    kind,
+                    spec: spec.clone(),
+                    data_dir,
+                    cluster_env,
+                    child: None,
+                };
+                node.spawn();
+                node
+            })
+            .collect();
+        let target = Target { nodes };
+        target.wait_routed();
         target
     }
 
+    /// The first node's address (where setup and audits go).
+    pub fn addr(&self) -> SocketAddr {
+        self.nodes[0].addr
+    }
+
+    /// Every node's address.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|n| n.addr).collect()
+    }
+
+    /// In a cluster: waits until every node has a route to every other (at most 60 s).
+    pub fn wait_routed(&self) {
+        let others = self.nodes.len() - 1;
+        if others == 0 {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for node in &self.nodes {
+            while routes(node.addr) != Some(others) {
+                if Instant::now() > deadline {
+                    fail(format!("node {} has no route to every other node within 60 s", node.addr));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Resident memory in KiB (VmRSS), of all nodes.
+    pub fn rss_kib(&self) -> u64 {
+        self.nodes.iter().map(Node::rss_kib).sum()
+    }
+
+    /// CPU time used so far (user + system), in seconds, by all nodes.
+    pub fn cpu_secs(&self) -> f64 {
+        self.nodes.iter().map(Node::cpu_secs).sum()
+    }
+
+    /// SIGTERM to every node, and wait.
+    pub fn stop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+    }
+}
+
+/// How many routes to other nodes the node at `addr` has (`GET /healthz`).
+fn routes(addr: SocketAddr) -> Option<usize> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()?;
+    Some(body["cluster"]["routes"].as_array()?.len())
+}
+
+impl Node {
     fn spawn(&mut self) {
         let (program, mut args): (PathBuf, Vec<String>) = match self.kind {
             Kind::Xinshi => (self.spec.bin.clone(), vec!["serve".into()]),
@@ -102,6 +197,7 @@ impl Target {
             .env("XINSHI_LIMITS_IP_CREATES_PER_MINUTE", "0")
             .env("XINSHI_LIMITS_SOCKET_CREATES_PER_MINUTE", "0")
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.cluster_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         die_with_parent(&mut command);
@@ -187,7 +283,7 @@ pub fn die_with_parent(command: &mut Command) {
     }
 }
 
-impl Drop for Target {
+impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
     }

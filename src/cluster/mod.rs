@@ -1,7 +1,9 @@
 //! The cluster (issue 12): several xinshi nodes over one shared store, connected by
 //! ractor_cluster. This file is membership: the node-to-node listener, the seeds, dialing
-//! lost members again, and the member list `GET /healthz` shows. [`placement`] decides
-//! which node owns a conversation (not used yet: nothing is routed between nodes so far).
+//! lost members again, and the member list `GET /healthz` shows. [`router`] is each
+//! node's one remotable actor, through which everything between nodes goes ([`link`]:
+//! batches, [`wire`]: what they hold); [`placement`] decides which node owns a
+//! conversation.
 //!
 //! Each node runs a ractor_cluster `NodeServer` on `cluster.listen` in transitive mode — a
 //! node that connects to one member hears of the others and connects to them too — and
@@ -11,7 +13,10 @@
 //! after a partition, is joined again without anyone's help. A single node (no `listen`)
 //! runs none of this.
 
+pub mod link;
 pub mod placement;
+pub mod router;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,17 +26,24 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use ractor::{Actor, ActorRef};
 use ractor_cluster::node::{NodeConnectionMode, NodeEventSubscription, NodeServerSessionInformation};
-use ractor_cluster::{NodeServer, NodeServerMessage};
+use ractor_cluster::{NodeServer, NodeServerMessage, NodeSessionMessage};
 use serde::Serialize;
 
+use self::router::{Router, RouterMsg, Routes};
 use crate::clock::Clock;
 use crate::config::ClusterConfig;
+use crate::conversation::Directory;
+use crate::services::Services;
 
 /// How often lost members and seeds not connected are dialed.
 pub const REDIAL: Duration = Duration::from_secs(1);
 
 /// How long one dial may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Largest network message a node accepts from another (a batch is cut at 4 MiB, plus one
+/// item of at most a reply's size).
+pub const MAX_FRAME: u64 = 64 * 1024 * 1024;
 
 /// Where a member stands, as this node sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,6 +72,8 @@ pub struct Member {
 #[derive(Default)]
 pub struct Members {
     by_name: Mutex<HashMap<String, Member>>,
+    /// The connection (ractor_cluster's node session) to each member up.
+    sessions: Mutex<HashMap<String, ActorRef<NodeSessionMessage>>>,
 }
 
 impl Members {
@@ -85,6 +99,15 @@ impl Members {
         }
     }
 
+    /// Closes the connection to member `name` (it stopped answering): both sides then see
+    /// it lost, and it is dialed again like any lost member.
+    pub fn disconnect(&self, name: &str) {
+        if let Some(session) = self.sessions.lock().remove(name) {
+            tracing::warn!(member = %name, "cluster member silent; disconnecting it");
+            session.stop(Some("silent".into()));
+        }
+    }
+
     /// Every member, by name.
     pub fn list(&self) -> Vec<Member> {
         let mut list: Vec<Member> = self.by_name.lock().values().cloned().collect();
@@ -105,6 +128,14 @@ impl Watch {
         // ractor_cluster names a node `name@hostname`; members are known by the name alone.
         let name = peer.name.rsplit_once('@').map_or(peer.name.as_str(), |(name, _)| name);
         self.members.set(name, &peer.connection_string, state, self.clock.now_ms());
+        let mut sessions = self.members.sessions.lock();
+        match state {
+            State::Up => drop(sessions.insert(name.to_owned(), session.actor.clone())),
+            State::Lost if sessions.get(name).is_some_and(|s| s.get_id() == session.actor.get_id()) => {
+                drop(sessions.remove(name))
+            }
+            _ => {}
+        }
         tracing::info!(member = %name, address = %peer.connection_string, ?state, "cluster member");
     }
 }
@@ -129,13 +160,21 @@ pub struct Cluster {
     /// The node-to-node address other members dial.
     pub advertise: String,
     pub members: Arc<Members>,
+    /// The routes to the other nodes (what the router keeps).
+    pub routes: Arc<Routes>,
     server: ActorRef<NodeServerMessage>,
+    router: ActorRef<RouterMsg>,
 }
 
 impl Cluster {
-    /// Starts the node-to-node listener and the dialing loop on the current runtime.
-    /// `node_id` names the node when `cluster.name` is empty.
-    pub async fn start(config: &ClusterConfig, node_id: u64, clock: Arc<dyn Clock>) -> std::io::Result<Arc<Cluster>> {
+    /// Starts the node-to-node listener, the router and the dialing loop on the current
+    /// runtime. The node id names the node when `cluster.name` is empty.
+    pub async fn start(
+        config: &ClusterConfig,
+        services: &Arc<Services>,
+        convs: &Arc<Directory>,
+    ) -> std::io::Result<Arc<Cluster>> {
+        let (node_id, clock) = (services.store.node_id(), services.clock.clone());
         let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
         let listen: SocketAddr = config
             .listen
@@ -157,7 +196,8 @@ impl Cluster {
             None,
             Some(NodeConnectionMode::Transitive),
         )
-        .with_listen_addr(listen.ip());
+        .with_listen_addr(listen.ip())
+        .with_max_inbound_frame_size(MAX_FRAME);
         let (server, _) = Actor::spawn(None, server, ())
             .await
             .map_err(|err| std::io::Error::other(format!("cluster listener on {listen}: {err}")))?;
@@ -166,7 +206,12 @@ impl Cluster {
         server
             .cast(NodeServerMessage::SubscribeToEvents { id: "members".into(), subscription: Box::new(watch) })
             .map_err(|err| std::io::Error::other(err.to_string()))?;
-        let cluster = Arc::new(Cluster { name, advertise, members, server });
+        let routes = Routes::new(services, convs.clone(), name.clone(), members.clone(), config.suspect_ms);
+        let (router, _) = Actor::spawn(Some(router::actor_name(node_id, &name)), Router, routes.clone())
+            .await
+            .map_err(|err| std::io::Error::other(format!("cluster router: {err}")))?;
+        services.presence.connect(routes.clone());
+        let cluster = Arc::new(Cluster { name, advertise, members, routes, server, router });
         let seeds: Vec<String> =
             config.seeds.iter().filter(|s| !is_self(s, &cluster.advertise, listen)).cloned().collect();
         tokio::spawn(redial(Arc::downgrade(&cluster), seeds));
@@ -176,6 +221,7 @@ impl Cluster {
 
     /// Stops the node-to-node listener and every connection to other members.
     pub fn stop(&self) {
+        self.router.stop(None);
         self.server.stop(None);
     }
 }

@@ -51,6 +51,8 @@ pub struct ConvHome {
     state: Option<Box<ConvState>>,
     backlog: VecDeque<ConvMsg>,
     cid: Arc<str>,
+    /// Out of the directory: stops as soon as nothing is in flight.
+    evicted: bool,
 }
 
 /// The actor of one conversation.
@@ -66,7 +68,7 @@ impl Actor for ConversationActor {
         let ticker = myself.send_interval(idle / 2, || ConvMsg::Tick);
         let cid = args.cid.clone();
         let state = Box::new(ConvState::new(args.node, args.convs, args.cid, myself.get_id(), ticker));
-        Ok(ConvHome { state: Some(state), backlog: VecDeque::new(), cid })
+        Ok(ConvHome { state: Some(state), backlog: VecDeque::new(), cid, evicted: false })
     }
 
     async fn handle(
@@ -84,6 +86,7 @@ impl Actor for ConversationActor {
                 }
             }
             ConvMsg::Lost(why) => return Err(format!("conversation {}: {why}", home.cid).into()),
+            ConvMsg::Evicted => home.evicted = true,
             msg if home.state.is_none() => {
                 home.backlog.push_back(msg);
                 return Ok(());
@@ -98,8 +101,12 @@ impl Actor for ConversationActor {
                 // Stopping: what still waits is dropped, its requests answered with 4200
                 // (they may be sent again).
                 home.backlog.clear();
-                break;
+                return Ok(());
             }
+        }
+        if home.evicted && home.backlog.is_empty() && home.state.as_ref().is_some_and(|s| s.is_quiet()) {
+            tracing::debug!(cid = %home.cid, "conversation handed over to another node");
+            myself.stop(None);
         }
         Ok(())
     }
@@ -175,7 +182,7 @@ fn process(myself: &ActorRef<ConvMsg>, home: &mut ConvHome, msg: ConvMsg) -> boo
                 return true;
             }
         }
-        ConvMsg::Back { .. } | ConvMsg::Lost(_) => unreachable!("handled before"),
+        ConvMsg::Back { .. } | ConvMsg::Lost(_) | ConvMsg::Evicted => unreachable!("handled before"),
     }
     false
 }

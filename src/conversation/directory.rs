@@ -121,6 +121,51 @@ impl Directory {
         Ok(())
     }
 
+    /// Hands receipts of `client` to their conversations' actors. A conversation whose
+    /// actor is not running is first looked up in the store, on the blocking pool: a
+    /// receipt for one that does not exist, or that `client` is not a member of, starts
+    /// nothing.
+    pub fn send_to_member(self: &Arc<Self>, node: &Arc<Services>, client: Arc<str>, ops: Vec<(String, ConvOp)>) {
+        let cold: Vec<(String, ConvOp)> = ops
+            .into_iter()
+            .filter_map(|(cid, op)| self.send_if_running(node, &cid, op).err().map(|op| (cid, op)))
+            .collect();
+        if cold.is_empty() {
+            return;
+        }
+        let (node, convs) = (node.clone(), self.clone());
+        tokio::task::spawn_blocking(move || {
+            for (cid, op) in cold {
+                match node.store.conversation(&cid) {
+                    Ok(Some(conv)) if conv.members.binary_search_by(|m| m.as_str().cmp(&client)).is_ok() => {
+                        convs.send(&node, &cid, op)
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(cid, error = %err, "receipt not recorded"),
+                }
+            }
+        });
+    }
+
+    /// Takes the actors of the conversations `gone` picks out of the directory (another
+    /// node owns them now): each finishes what it holds and stops, and the next operation
+    /// here, if any, starts a fresh actor. Returns how many.
+    pub fn evict_where(&self, gone: impl Fn(&str) -> bool) -> usize {
+        let mut evicted = 0;
+        for shard in &self.shards {
+            let mut shard = shard.lock();
+            let cids: Vec<Arc<str>> = shard.keys().filter(|cid| gone(cid)).cloned().collect();
+            for cid in cids {
+                if let Some(entry) = shard.remove(&cid) {
+                    self.running.fetch_sub(1, Ordering::Relaxed);
+                    let _ = entry.actor.cast(ConvMsg::Evicted);
+                    evicted += 1;
+                }
+            }
+        }
+        evicted
+    }
+
     /// Removes the actor `id` of `cid` if it has handled all `handled` operations sent to
     /// it. Returns whether it was removed (and must now stop).
     pub fn try_retire(&self, cid: &str, id: ActorId, handled: u64) -> bool {

@@ -89,6 +89,9 @@ pub enum ConvMsg {
     FlushMarks,
     /// The directory is full: stop if nothing is in flight.
     Retire,
+    /// Taken out of the directory (another node owns the conversation now): stop once
+    /// nothing is in flight.
+    Evicted,
     /// The state is back from running an operation off the actor's thread; `retire`: the
     /// operation found the actor can stop.
     Back { state: actor::Away, retire: bool },

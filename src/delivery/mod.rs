@@ -6,13 +6,16 @@
 //! - [`reply`]: where the answer to one request goes ([`Reply`]): the request's address
 //!   (node, session, `i`), resolved here to the session's outbox.
 //!
+//! - [`remote`]: sessions on other nodes, and the way to them ([`remote::Peers`]) that the
+//!   cluster puts in place.
+//!
 //! Conversations and sessions answer through [`Reply`] and fan out through
-//! [`Presence::deliver`](presence::Presence::deliver); neither holds a socket. This is
-//! the one local implementation; the cluster (issue 12) puts a per-node batch behind the
-//! same calls for sessions on other nodes.
+//! [`Presence::deliver`](presence::Presence::deliver); neither holds a socket, nor knows
+//! whether the session it reaches is on this node or another.
 
 pub mod outbox;
 pub mod presence;
+pub mod remote;
 pub mod reply;
 
 pub use self::reply::{Addr, Reply};

@@ -390,6 +390,16 @@ fn reply_too_large(cmd: &GenericCommand, len: usize, max: usize) -> GenericComma
     frame::error(cmd.i, &ImError::with_detail(code, detail))
 }
 
+/// Encodes a reply; one over `max` bytes is replaced by an error with its `i`.
+pub fn encode_reply(cmd: &GenericCommand, max: usize) -> Bytes {
+    let bytes = frame::encode(cmd);
+    if bytes.len() <= max {
+        return bytes;
+    }
+    tracing::info!(len = bytes.len(), max, cmd = ?cmd.cmd, "reply too large, refused");
+    frame::encode(&reply_too_large(cmd, bytes.len(), max))
+}
+
 /// Where frames for one client on one socket go.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -405,12 +415,11 @@ impl Outbox {
     /// Encodes and queues a reply for this client. A reply over `max_reply_bytes` is
     /// replaced by an error with its `i`.
     pub fn send(&self, cmd: &GenericCommand) {
-        let mut bytes = frame::encode(cmd);
-        let max = self.conn.max_reply();
-        if bytes.len() > max {
-            tracing::info!(len = bytes.len(), max, cmd = ?cmd.cmd, "reply too large, refused");
-            bytes = frame::encode(&reply_too_large(cmd, bytes.len(), max));
-        }
+        self.send_encoded(encode_reply(cmd, self.conn.max_reply()));
+    }
+
+    /// Queues a reply encoded already ([`encode_reply`]).
+    pub fn send_encoded(&self, bytes: Bytes) {
         self.conn.push(bytes, Peer::IfShared(self.peer.clone()));
     }
 

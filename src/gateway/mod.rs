@@ -24,6 +24,7 @@ pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -119,13 +120,27 @@ async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) 
 
 /// `GET /healthz`: `{status, node, cluster}`; `cluster` is `null` on a single node, else this
 /// node's name and every member it knows with its state (`joining`, `up`, `lost`), address
-/// and since when. (The node-to-node addresses are an operator's business: keep the
+/// and since when; `routes`, the nodes its router is linked to (the ones conversations are
+/// placed on, with this one); `sent`, the batches, items and bytes it sent them. (The node-to-node addresses are an operator's business: keep the
 /// cluster port itself off the public network.)
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let node = &state.node;
-    let cluster = node.cluster.get().map(
-        |cluster| json!({ "name": cluster.name, "advertise": cluster.advertise, "members": cluster.members.list() }),
-    );
+    let cluster = node.cluster.get().map(|cluster| {
+        let sent = &cluster.routes.sent;
+        let routes: Vec<_> =
+            cluster.routes.linked().into_iter().map(|(node, name)| json!({"node": node, "name": name})).collect();
+        json!({
+            "name": cluster.name,
+            "advertise": cluster.advertise,
+            "members": cluster.members.list(),
+            "routes": routes,
+            "sent": {
+                "batches": sent.batches.load(Ordering::Relaxed),
+                "items": sent.items.load(Ordering::Relaxed),
+                "bytes": sent.bytes.load(Ordering::Relaxed),
+            },
+        })
+    });
     HttpResponse::Ok().json(json!({ "status": "ok", "node": node.store.node_id(), "cluster": cluster }))
 }
 

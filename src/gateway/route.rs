@@ -16,14 +16,21 @@ pub struct RouteQuery {
     app_id: Option<String>,
 }
 
-/// `GET /v1/route?appId=…&secure=…` → `{server, secondary, ttl}`. `secondary` is the same
-/// server: the SDKs try it after a failure, and JS tries it first after each reconnect.
+/// `GET /v1/route?appId=…&secure=…` → `{server, secondary, ttl}`. `server` is this node.
+/// `secondary` is another live node of the cluster (one at random), or this one again on a
+/// single node: the SDKs try it after a failure, and JS tries it first after each
+/// reconnect — so clients of a node that died come back on the others.
 pub async fn rtm_route(req: HttpRequest, state: web::Data<AppState>, query: web::Query<RouteQuery>) -> HttpResponse {
     if let Some(err) = check_app(&state, query.app_id.as_deref()) {
         return err;
     }
     let server = state.public_for(&req).ws_url();
-    HttpResponse::Ok().json(json!({ "server": server, "secondary": server, "ttl": ROUTE_TTL_SECS }))
+    let others = state.node.cluster.get().map(|c| c.routes.ws_urls()).unwrap_or_default();
+    let secondary = match others.len() {
+        0 => server.clone(),
+        n => others[rand::random_range(0..n)].clone(),
+    };
+    HttpResponse::Ok().json(json!({ "server": server, "secondary": secondary, "ttl": ROUTE_TTL_SECS }))
 }
 
 /// `GET /2/route?appId=…` → host names (no scheme) of every service, all of them this one.

@@ -298,7 +298,13 @@ fn take_tag(node: &Node, opening: &open::Opening) -> Result<(), ImError> {
     };
     let holders = node.presence.tagged(&opening.client, tag);
     let (same, others): (Vec<_>, Vec<_>) = holders.into_iter().partition(|s| s.login.device == opening.login.device);
-    if opening.reconnect && !others.is_empty() {
+    // Sessions on other nodes end as this login is announced there (cluster::router).
+    let elsewhere = node
+        .presence
+        .remote_sessions(&opening.client)
+        .into_iter()
+        .any(|s| s.login.tag.as_deref() == Some(tag) && s.login.device != opening.login.device);
+    if opening.reconnect && (!others.is_empty() || elsewhere) {
         return Err(im_err!(SessionConflict, "another device is logged in with tag {tag:?}"));
     }
     for session in others {

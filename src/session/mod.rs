@@ -337,30 +337,9 @@ impl SessionState {
         }
     }
 
-    /// Hands receipts to their conversations. A conversation whose actor is not running is
-    /// first looked up in the store, off the actor's thread: a receipt for one that does not
-    /// exist, or that the client is not a member of, starts nothing.
+    /// Hands receipts to their conversations ([`Node::receipts`]).
     fn receipts(&self, ops: Vec<(String, ConvOp)>) {
-        let node = &self.node;
-        let cold: Vec<(String, ConvOp)> = ops
-            .into_iter()
-            .filter_map(|(cid, op)| node.convs.send_if_running(&node.services, &cid, op).err().map(|op| (cid, op)))
-            .collect();
-        if cold.is_empty() {
-            return;
-        }
-        let (node, client) = (node.clone(), self.client.clone());
-        tokio::task::spawn_blocking(move || {
-            for (cid, op) in cold {
-                match node.store.conversation(&cid) {
-                    Ok(Some(conv)) if conv.members.binary_search_by(|m| m.as_str().cmp(&client)).is_ok() => {
-                        node.to_conversation(&cid, op)
-                    }
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(cid, error = %err, "receipt not recorded"),
-                }
-            }
-        });
+        self.node.receipts(&self.client, ops);
     }
 
     /// `read {convs: [{cid, mid?, timestamp?}]}` (or the legacy `cid` / `cids`). No answer

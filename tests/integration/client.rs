@@ -209,7 +209,12 @@ impl Client {
     /// Connects and logs `client_id` in; returns the socket with the `unread` push consumed
     /// (an event still on its way from before the login may come first; it stays in `inbox`).
     pub async fn login(server: &TestServer, client_id: &str) -> Client {
-        let mut client = Client::connect(server).await;
+        Client::login_at(&server.ws_url(), client_id).await
+    }
+
+    /// [`Client::login`] to the server at `url`.
+    pub async fn login_at(url: &str, client_id: &str) -> Client {
+        let mut client = Client::connect_with(url, Some("lc.protobuf2.3")).await.expect("websocket connects");
         let opened = client.request(open(client_id)).await;
         assert_eq!(opened.op, Some(OpType::Opened as i32), "{opened:?}");
         client.next_push_of(CommandType::Unread).await;

@@ -11,12 +11,12 @@ use crate::child::ChildServer;
 use crate::client::*;
 
 /// A free 127.0.0.1 port (bound, then released for the node to bind).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The shared database, dropped at the end.
-struct Database {
+pub struct Database {
     admin: String,
     url: String,
 }
@@ -27,7 +27,7 @@ impl Drop for Database {
     }
 }
 
-fn database(test: &str) -> Option<Database> {
+pub fn database(test: &str) -> Option<Database> {
     let Some(admin) = postgres_admin_url() else {
         eprintln!("{test}: runs in the PostgreSQL pass only (XINSHI_TEST_ENGINE=postgres; tests/run does both)");
         return None;
@@ -38,15 +38,15 @@ fn database(test: &str) -> Option<Database> {
 
 /// One node of a test cluster: its name, node-to-node address and seeds.
 #[derive(Clone)]
-struct Spec {
-    name: String,
-    cluster: String,
-    seeds: String,
-    cookie: &'static str,
+pub struct Spec {
+    pub name: String,
+    pub cluster: String,
+    pub seeds: String,
+    pub cookie: &'static str,
 }
 
 /// Starts the node `spec` over `db` (`dir` only holds an unused data directory).
-fn start(db: &Database, dir: &std::path::Path, spec: &Spec) -> ChildServer {
+pub fn start(db: &Database, dir: &std::path::Path, spec: &Spec) -> ChildServer {
     let env = [
         ("XINSHI_STORAGE_ENGINE", "postgres"),
         ("XINSHI_STORAGE_POSTGRES_URL", db.url.as_str()),
@@ -58,14 +58,14 @@ fn start(db: &Database, dir: &std::path::Path, spec: &Spec) -> ChildServer {
     ChildServer::start_on(&dir.join(&spec.name), &env, || Ok(()))
 }
 
-async fn health(server: &ChildServer) -> Value {
+pub async fn health(server: &ChildServer) -> Value {
     let (status, body) = http_to(&server.addr, "GET", "/healthz", &[], None).await;
     assert_eq!(status, 200, "{body}");
     body
 }
 
 /// The state `server` sees each other member in, by name.
-async fn states(server: &ChildServer) -> Vec<(String, String)> {
+pub async fn states(server: &ChildServer) -> Vec<(String, String)> {
     let body = health(server).await;
     let members = body["cluster"]["members"].as_array().cloned().unwrap_or_default();
     members.iter().map(|m| (m["name"].as_str().unwrap().to_owned(), m["state"].as_str().unwrap().to_owned())).collect()
@@ -73,7 +73,7 @@ async fn states(server: &ChildServer) -> Vec<(String, String)> {
 
 /// Waits until every server in `servers` sees exactly `expected` (name, state) pairs
 /// besides itself; returns how long it took.
-async fn converge(servers: &[(&str, &ChildServer)], expected: &[(&str, &str)], within: Duration) -> Duration {
+pub async fn converge(servers: &[(&str, &ChildServer)], expected: &[(&str, &str)], within: Duration) -> Duration {
     let started = Instant::now();
     loop {
         let mut all = true;

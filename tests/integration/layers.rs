@@ -1,4 +1,4 @@
-//! The import graph runs one way (docs/actors.md, "Imports"): gateway → session → node →
+//! The import graph runs one way (docs/actors.md, "Imports"): gateway → session → node / cluster →
 //! conversation → delivery / services / signature → store → kv, with the leaves below.
 //! A module may name (`crate::x`) only modules at its own layer or below.
 
@@ -14,7 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("node", 5),
     ("conversation", 4),
     ("delivery", 3),
-    ("cluster", 3),
+    ("cluster", 5),
     ("services", 3),
     ("signature", 3),
     ("store", 2),

@@ -8,6 +8,7 @@ mod abuse;
 mod blacklist;
 mod client_ids;
 mod cluster;
+mod cluster_routes;
 mod conv_info;
 
 mod conversations;

@@ -2,7 +2,9 @@
 //! with SIGKILL at random moments and restarted on the same data directory. After K cycles
 //! every client syncs its history and an auditor reads every stored conversation; the
 //! checker then demands that no acknowledged message was lost and that no conversation
-//! has a gap, a reused sequence number or a message stored twice.
+//! has a gap, a reused sequence number or a message stored twice. With `--nodes N` the
+//! server is a cluster: each cycle kills one node chosen at random, whose clients log in on
+//! the next node, and restarts it.
 
 use rand::Rng;
 use serde_json::json;
@@ -57,7 +59,7 @@ pub async fn run(args: &Args) -> bool {
         })
         .collect();
 
-    let mut restarts = Vec::new();
+    let (mut restarts, mut victims) = (Vec::new(), Vec::new());
     let outcome = run::execute(
         &common,
         &mut target,
@@ -70,16 +72,22 @@ pub async fn run(args: &Args) -> bool {
                 let wait = (at - crate::worker::now_ns()).max(0) as u64;
                 tokio::time::sleep(std::time::Duration::from_nanos(wait)).await;
                 let started = std::time::Instant::now();
-                target.restart();
+                let node = rand::rng().random_range(0..target.nodes.len());
+                target.nodes[node].restart();
                 restarts.push(started.elapsed().as_secs_f64());
+                victims.push(node);
             }
         },
     )
     .await;
-    let audit = setup::audit(target.addr, APP_ID, ids, &members, &cids).await.unwrap_or_else(|e| fail(e));
+    let audit = setup::audit(target.addr(), APP_ID, ids, &members, &cids).await.unwrap_or_else(|e| fail(e));
     let check = outcome.check(&members, Some(&audit));
     let restart_ms: Vec<u64> = restarts.iter().map(|s| (s * 1000.0) as u64).collect();
-    eprintln!("crash: {cycles} kill -9 cycles, restarts took {restart_ms:?} ms; {}", outcome.failures);
+    let nodes = target.nodes.len();
+    eprintln!(
+        "crash: {cycles} kill -9 cycles of {nodes} node(s) (killed: {victims:?}), restarts took {restart_ms:?} ms; {}",
+        outcome.failures
+    );
     eprintln!("check: {}", check.brief());
     let clean = check.ok() && check.seq_gaps == 0 && check.seq_dups == 0 && check.stored_twice == 0;
     eprintln!("crash test: {}", if clean { "PASS" } else { "FAIL" });
@@ -89,8 +97,9 @@ pub async fn run(args: &Args) -> bool {
             "workload": "crash",
             "target": kind,
             "machine": run::machine(),
-            "params": { "cycles": cycles, "clients": clients, "rate": rate, "up_secs": [min_up, max_up] },
+            "params": { "cycles": cycles, "clients": clients, "rate": rate, "up_secs": [min_up, max_up], "nodes": nodes },
             "kills_at": kills,
+            "killed": victims,
             "restart_ms": restart_ms,
             "check": check,
             "failures": outcome.failures,

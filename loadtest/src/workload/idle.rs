@@ -19,7 +19,7 @@ pub async fn run(args: &Args) -> bool {
     for &kind in &common.targets {
         let run::Prepared { mut target, prefix, dir: _dir, .. } = run::prepare(&common, kind, &[], 0, &[]).await;
         // Warm the server up with one login so lazily built state is in the "before" figure.
-        let _ = crate::setup::login_once(target.addr, crate::target::APP_ID, &format!("{prefix}warm")).await;
+        let _ = crate::setup::login_once(target.addr(), crate::target::APP_ID, &format!("{prefix}warm")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_before = target.rss_kib();
         let base = run::base_plan(&common, &target, &prefix, Vec::new(), 1, 0.0);

@@ -1,0 +1,204 @@
+//! Three xinshi processes as one cluster (issue 12), with clients on different nodes:
+//! conversations owned by any node, answers and pushes across nodes, presence, device tags.
+//! PostgreSQL pass only, like `cluster.rs`.
+
+use std::time::{Duration, Instant};
+
+use xinshi::protocol::*;
+
+use crate::child::ChildServer;
+use crate::client::*;
+use crate::cluster::{Database, Spec, database, free_port, health, start};
+
+const NAMES: [&str; 3] = ["a", "b", "c"];
+
+/// Starts nodes a, b and c (b and c dial a) and waits until each has routes to the other
+/// two.
+async fn three(db: &Database, dir: &std::path::Path) -> Vec<ChildServer> {
+    let specs: Vec<Spec> = NAMES
+        .iter()
+        .map(|name| Spec {
+            name: name.to_string(),
+            cluster: format!("127.0.0.1:{}", free_port()),
+            seeds: String::new(),
+            cookie: "routes-cookie",
+        })
+        .collect();
+    let seed = specs[0].cluster.clone();
+    let nodes: Vec<ChildServer> = specs
+        .iter()
+        .enumerate()
+        .map(|(n, spec)| {
+            start(db, dir, &Spec { seeds: if n == 0 { String::new() } else { seed.clone() }, ..spec.clone() })
+        })
+        .collect();
+    let started = Instant::now();
+    for node in &nodes {
+        loop {
+            let routes = health(node).await["cluster"]["routes"].as_array().map_or(0, Vec::len);
+            if routes == 2 {
+                break;
+            }
+            assert!(started.elapsed() < WAIT, "routes did not open");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!("three nodes routed in {:?}", started.elapsed());
+    nodes
+}
+
+/// The node (index into `NAMES`) that owns `cid`.
+fn owner(cid: &str) -> usize {
+    let name = xinshi::cluster::placement::owner(cid, NAMES).unwrap();
+    NAMES.iter().position(|n| *n == name).unwrap()
+}
+
+fn online_query(ids: &[&str]) -> GenericCommand {
+    GenericCommand {
+        session_message: Some(SessionCommand {
+            session_peer_ids: ids.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..frame::command(CommandType::Session, Some(OpType::Query))
+    }
+}
+
+/// The next push of `cmd` with `op` (other pushes of `cmd` before it are skipped).
+async fn push_with_op(client: &mut Client, cmd: CommandType, op: OpType) -> GenericCommand {
+    loop {
+        let push = client.next_push_of(cmd).await;
+        if push.op == Some(op as i32) {
+            return push;
+        }
+    }
+}
+
+fn tagged_open(client: &str, tag: &str, device: &str) -> GenericCommand {
+    let mut cmd = open(client);
+    let session = cmd.session_message.as_mut().unwrap();
+    session.tag = Some(tag.into());
+    session.device_id = Some(device.into());
+    cmd
+}
+
+#[tokio::test]
+async fn f_msg_send_f_conv_add_f_conv_online_f_login_tag_across_three_nodes() {
+    let Some(db) = database("cluster_routes") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(&db, dir.path()).await;
+    let url = |n: usize| nodes[n].ws_url();
+    let mut alice = Client::login_at(&url(0), "alice").await;
+    let mut bob = Client::login_at(&url(1), "bob").await;
+    let mut carol = Client::login_at(&url(2), "carol").await;
+
+    // Conversations until each node owns one; bob and carol hear they joined, whichever
+    // node they are on.
+    let mut cids: Vec<Option<String>> = vec![None; 3];
+    for _ in 0..40 {
+        let started = alice.request(start_conv(&["bob", "carol"], false, "{}")).await;
+        let cid = started_cid(&started);
+        for member in [&mut bob, &mut carol] {
+            let joined = member.next_push_of(CommandType::Conv).await;
+            assert_eq!(joined.op, Some(OpType::Joined as i32), "{joined:?}");
+        }
+        let slot = &mut cids[owner(&cid)];
+        if slot.is_none() {
+            *slot = Some(cid);
+        }
+        if cids.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let cids: Vec<String> = cids.into_iter().map(|c| c.expect("every node owns one of 40")).collect();
+
+    // Messages from a node to conversations owned by each node: acknowledged, and pushed
+    // in order to members on the other two nodes.
+    for (owned_by, cid) in cids.iter().enumerate() {
+        for n in 0..10 {
+            let (uid, _) = acked(&alice.request(direct(cid, &format!("{owned_by}-{n}"), None)).await);
+            for member in [&mut bob, &mut carol] {
+                let push = member.next_push_of(CommandType::Direct).await;
+                let msg = push.direct_message.unwrap();
+                assert_eq!((msg.cid.as_deref(), msg.id.as_deref()), (Some(cid.as_str()), Some(uid.as_str())));
+                assert_eq!(msg.msg.as_deref(), Some(format!("{owned_by}-{n}").as_str()));
+            }
+        }
+        // A history read on any node sees them.
+        let history = carol.request(logs(cid, |l| l.limit = Some(20))).await;
+        assert_eq!(log_texts(&history).len(), 10, "{history:?}");
+    }
+    println!("pushes crossed: {}", health(&nodes[0]).await["cluster"]["sent"]);
+
+    // A membership change answered across nodes, and its event pushed to every member.
+    let mut dave = Client::login_at(&url(2), "dave").await;
+    for cid in &cids {
+        let added = bob.request(conv_members(OpType::Add, cid, &["dave"])).await;
+        assert_eq!(added.op, Some(OpType::Added as i32), "{added:?}");
+        push_with_op(&mut dave, CommandType::Conv, OpType::Joined).await;
+        push_with_op(&mut alice, CommandType::Conv, OpType::MembersJoined).await;
+        // A non-member's command is refused by the owner, wherever it came from.
+        let mut erin = Client::login_at(&url(owner(cid)), "erin").await;
+        let refused = erin.request(direct(cid, "not a member", None)).await;
+        assert_eq!(error_code(&refused), 4401, "{refused:?}");
+        erin.close().await;
+    }
+
+    // Online status of clients on every node.
+    let online = alice.request(online_query(&["bob", "carol", "dave", "nobody"])).await;
+    let mut ids = online.session_message.unwrap().online_session_peer_ids;
+    ids.sort();
+    assert_eq!(ids, ["bob", "carol", "dave"]);
+    bob.close().await;
+    let started = Instant::now();
+    loop {
+        let online = alice.request(online_query(&["bob"])).await;
+        if online.session_message.unwrap().online_session_peer_ids.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "bob still online after logging out on b");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Unread after being offline: bob comes back on another node.
+    for n in 0..3 {
+        acked(&alice.request(direct(&cids[1], &format!("while away {n}"), None)).await);
+    }
+    let mut bob = Client::connect_with(&url(2), Some("lc.protobuf2.3")).await.unwrap();
+    let opened = bob.request(open("bob")).await;
+    assert_eq!(opened.op, Some(OpType::Opened as i32));
+    let unread = bob.next_push_of(CommandType::Unread).await.unread_message.unwrap();
+    let tuple = unread.convs.iter().find(|t| t.cid == cids[1]).expect("the conversation is listed");
+    assert!(tuple.unread >= 3, "{tuple:?}");
+
+    // A device tag taken on another node ends the older session there (4111).
+    let mut phone = Client::connect_with(&url(0), Some("lc.protobuf2.3")).await.unwrap();
+    assert_eq!(phone.request(tagged_open("frank", "Mobile", "phone-1")).await.op, Some(OpType::Opened as i32));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut tablet = Client::connect_with(&url(1), Some("lc.protobuf2.3")).await.unwrap();
+    assert_eq!(tablet.request(tagged_open("frank", "Mobile", "tablet-1")).await.op, Some(OpType::Opened as i32));
+    let closed = push_with_op(&mut phone, CommandType::Session, OpType::Closed).await;
+    assert_eq!(closed.session_message.unwrap().code, Some(4111));
+    // A reconnect of the phone (r: true) on a third node may not take the tag back.
+    let mut again = tagged_open("frank", "Mobile", "phone-1");
+    again.session_message.as_mut().unwrap().r = Some(true);
+    let mut phone = Client::connect_with(&url(2), Some("lc.protobuf2.3")).await.unwrap();
+    let refused = phone.request(again).await;
+    assert_eq!(error_code(&refused), 4111, "{refused:?}");
+}
+
+#[tokio::test]
+async fn f_conv_unique_created_on_two_nodes_at_once_is_one_conversation() {
+    let Some(db) = database("cluster_unique") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(&db, dir.path()).await;
+    let mut alice = Client::login_at(&nodes[0].ws_url(), "alice").await;
+    let mut bob = Client::login_at(&nodes[1].ws_url(), "bob").await;
+    for round in 0..5 {
+        // The creator is a member: both ask for {alice, bob, z<round>}.
+        let z = format!("z{round}");
+        let a = alice.send_request(start_conv(&["bob", &z], true, "{}")).await;
+        let b = bob.send_request(start_conv(&["alice", &z], true, "{}")).await;
+        let (a, b) = tokio::join!(alice.reply_to(a), bob.reply_to(b));
+        assert_eq!(started_cid(&a), started_cid(&b), "round {round}");
+    }
+}
