@@ -108,6 +108,12 @@ impl ChildServer {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT, …) to the process.
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill on the pid of our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
     /// SIGTERM, then its exit code.
     pub fn terminate(&mut self) -> Option<i32> {
         // SAFETY: kill on the pid of our own child.

@@ -202,3 +202,87 @@ async fn f_conv_unique_created_on_two_nodes_at_once_is_one_conversation() {
         assert_eq!(started_cid(&a), started_cid(&b), "round {round}");
     }
 }
+
+/// The number of routes `node` has to other nodes.
+async fn routes(node: &ChildServer) -> usize {
+    health(node).await["cluster"]["routes"].as_array().map_or(0, Vec::len)
+}
+
+/// Sends `text` (client token `dt`) until it is acknowledged: 4200 (its node left
+/// mid-request) and 4201 (a stale owner was fenced) may be sent again, with the same token.
+async fn send_until_acked(client: &mut Client, cid: &str, text: &str, dt: &str) -> (u32, Duration) {
+    let (mut refused, started) = (0, Instant::now());
+    loop {
+        let reply = client.request(direct(cid, text, Some(dt))).await;
+        if reply.cmd == Some(CommandType::Ack as i32) {
+            return (refused, started.elapsed());
+        }
+        let code = error_code(&reply);
+        assert!(code == 4200 || code == 4201, "{reply:?}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{text} never acknowledged");
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_node_is_found_silent_its_conversations_move_and_it_rejoins_fenced() {
+    let Some(db) = database("cluster_sigstop") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three(&db, dir.path()).await;
+    let mut alice = Client::login_at(&nodes[0].ws_url(), "alice").await;
+    let mut bob = Client::login_at(&nodes[1].ws_url(), "bob").await;
+    let mut carol = Client::login_at(&nodes[2].ws_url(), "carol").await;
+    // A conversation c owns.
+    let cid = loop {
+        let cid = started_cid(&alice.request(start_conv(&["bob", "carol"], false, "{}")).await);
+        if owner(&cid) == 2 {
+            break cid;
+        }
+    };
+    let mut acked = Vec::new();
+    for n in 0..5 {
+        send_until_acked(&mut alice, &cid, &format!("before {n}"), &format!("b{n}")).await;
+        acked.push(format!("before {n}"));
+    }
+
+    // c stops answering but keeps its connections open.
+    nodes[2].signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    let (refused, took) = send_until_acked(&mut alice, &cid, "while c is stopped", "s0").await;
+    acked.push("while c is stopped".into());
+    println!("with c stopped: acknowledged after {took:?}, {refused} refusals (4200/4201)");
+    while routes(&nodes[0]).await != 1 || routes(&nodes[1]).await != 1 {
+        assert!(stopped.elapsed() < Duration::from_secs(10), "c not found silent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("c found silent and disconnected {:?} after SIGSTOP (cluster.suspect_ms = 3000)", stopped.elapsed());
+    for n in 0..5 {
+        let (refused, _) = send_until_acked(&mut bob, &cid, &format!("moved {n}"), &format!("m{n}")).await;
+        assert_eq!(refused, 0, "the conversation answers on its new owner");
+        acked.push(format!("moved {n}"));
+    }
+
+    // c comes back: it finds everyone silent, reconnects, and its old actor of the
+    // conversation cannot write over the new owner's (the epoch fence).
+    nodes[2].signal(libc::SIGCONT);
+    let resumed = Instant::now();
+    let (refused, took) = send_until_acked(&mut carol, &cid, "from c after it resumed", "c0").await;
+    acked.push("from c after it resumed".into());
+    println!("carol on c: acknowledged {took:?} after SIGCONT, {refused} refusals");
+    for node in &nodes {
+        while routes(node).await != 2 {
+            assert!(resumed.elapsed() < Duration::from_secs(15), "c did not rejoin");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    println!("c rejoined {:?} after SIGCONT", resumed.elapsed());
+    for n in 0..5 {
+        send_until_acked(&mut carol, &cid, &format!("after {n}"), &format!("a{n}")).await;
+        acked.push(format!("after {n}"));
+    }
+
+    // History holds every acknowledged message once, in order of acknowledgement.
+    let history = bob.request(logs(&cid, |l| l.limit = Some(100))).await;
+    assert_eq!(log_texts(&history), acked, "history is exactly what was acknowledged");
+}
