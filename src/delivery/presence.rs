@@ -221,6 +221,11 @@ impl Presence {
         self.shard(client).read().contains_key(client) || self.remote_shard(client).read().contains_key(client)
     }
 
+    /// How many sessions this node holds.
+    pub fn count_here(&self) -> usize {
+        self.shards.iter().map(|shard| shard.read().values().map(Vec::len).sum::<usize>()).sum()
+    }
+
     /// Calls `f` for every session on this node, a shard at a time with the shard locked
     /// (so an announcement of a login or logout cannot pass between two reads of it).
     pub fn each_here(&self, mut f: impl FnMut(&Arc<str>, &SessionEntry)) {

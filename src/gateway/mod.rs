@@ -118,7 +118,8 @@ async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) 
     }))
 }
 
-/// `GET /healthz`: `{status, node, cluster}`; `cluster` is `null` on a single node, else this
+/// `GET /healthz`: `{status, node, sessions, cluster}`: `sessions` logged in here; `cluster`
+/// is `null` on a single node, else this
 /// node's name and every member it knows with its state (`joining`, `up`, `lost`), address
 /// and since when; `routes`, the nodes its router is linked to (the ones conversations are
 /// placed on, with this one); `sent`, the batches, items and bytes it sent them. (The node-to-node addresses are an operator's business: keep the
@@ -141,7 +142,8 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             },
         })
     });
-    HttpResponse::Ok().json(json!({ "status": "ok", "node": node.store.node_id(), "cluster": cluster }))
+    let sessions = node.presence.count_here();
+    HttpResponse::Ok().json(json!({ "status": "ok", "node": node.store.node_id(), "sessions": sessions, "cluster": cluster }))
 }
 
 async fn not_found() -> HttpResponse {

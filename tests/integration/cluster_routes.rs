@@ -87,6 +87,12 @@ async fn f_msg_send_f_conv_add_f_conv_online_f_login_tag_across_three_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = three(&db, dir.path()).await;
     let url = |n: usize| nodes[n].ws_url();
+    // The router names this node, and another live one as the secondary.
+    let (status, route) = http_to(&nodes[0].addr, "GET", &format!("/v1/route?appId={APP_ID}"), &[], None).await;
+    assert_eq!(status, 200, "{route}");
+    assert_eq!(route["server"], url(0).as_str());
+    let secondary = route["secondary"].as_str().unwrap().to_owned();
+    assert!(secondary == url(1) || secondary == url(2), "{route}");
     let mut alice = Client::login_at(&url(0), "alice").await;
     let mut bob = Client::login_at(&url(1), "bob").await;
     let mut carol = Client::login_at(&url(2), "carol").await;

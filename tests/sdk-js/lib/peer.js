@@ -147,6 +147,9 @@ const ops = {
     return { id: message.id, timestamp: message.timestamp.getTime() };
   },
 
+  // Which of `ids` are online (session/query).
+  online: (ids) => client.ping(ids),
+
   received: () => received,
   events: () => events,
   unread: (cid) => unread[cid],

@@ -35,13 +35,15 @@ function freshDatabase() {
 }
 
 class Server {
-  // `env`: more XINSHI_* settings; `tls`: also serve https:// and wss://.
-  constructor({ env = {}, tls = false } = {}) {
+  // `env`: more XINSHI_* settings; `tls`: also serve https:// and wss://; `database`: a
+  // database another server uses too (a cluster), which this one does not drop.
+  constructor({ env = {}, tls = false, database = null } = {}) {
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xinshi-sdk-'));
     this.port = 0;
     this.tlsPort = tls ? 0 : null;
     this.extraEnv = env;
-    this.database = PG_ADMIN ? freshDatabase() : null;
+    this.shared = database !== null;
+    this.database = database || (PG_ADMIN ? freshDatabase() : null);
   }
 
   // Starts the server (again, on the same port and data directory after the first time).
@@ -110,10 +112,17 @@ class Server {
     if (code !== 0) throw new Error(`xinshi exited with ${code}`);
   }
 
+  // SIGKILL (a crash), and waits for it to be gone.
+  async kill() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
   async destroy() {
     await this.stop().catch(() => {});
     fs.rmSync(this.dataDir, { recursive: true, force: true });
-    if (this.database) psql(`DROP DATABASE IF EXISTS ${this.database.name} WITH (FORCE)`);
+    if (this.database && !this.shared) psql(`DROP DATABASE IF EXISTS ${this.database.name} WITH (FORCE)`);
   }
 }
 
@@ -121,4 +130,4 @@ async function startServer(options) {
   return new Server(options).start();
 }
 
-module.exports = { APP_ID, APP_KEY, MASTER_KEY, TLS_CERT, startServer };
+module.exports = { APP_ID, APP_KEY, MASTER_KEY, TLS_CERT, PG_ADMIN, Server, startServer, freshDatabase, psql };
