@@ -379,6 +379,10 @@ impl Config {
         if !cluster.listen.is_empty() && cluster.cookie.is_empty() {
             return Err(ConfigError::Invalid("cluster.listen needs cluster.cookie".into()));
         }
+        let tls = [&cluster.tls_cert, &cluster.tls_key, &cluster.tls_ca].map(|p| !p.as_os_str().is_empty());
+        if tls.contains(&true) && tls.contains(&false) {
+            return Err(ConfigError::Invalid("cluster TLS needs all of cluster.tls_cert, tls_key and tls_ca".into()));
+        }
         if !cluster.listen.is_empty() && self.storage.engine == EngineKind::Embedded {
             return Err(ConfigError::Invalid(
                 "a cluster needs a store its nodes share: storage.engine = \"postgres\" or \"fdb\"".into(),
@@ -457,6 +461,14 @@ pub struct ClusterConfig {
     /// Secret every member presents when nodes connect (ractor_cluster's cookie). Required
     /// with `listen`.
     pub cookie: String,
+    /// TLS between the nodes (all three, or none): this node's certificate chain and private
+    /// key (PEM), and the certificate authority (PEM) every member's certificate must chain
+    /// to. Both sides of every connection show a certificate (mutual TLS); a dialing node
+    /// checks the other's against the host it dials (a seed's, or what the member
+    /// advertises). None: node-to-node traffic is plain TCP, for a private network only.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub tls_ca: PathBuf,
     /// A member nothing was heard from for this long (every node sends at least four
     /// heartbeats a second) is disconnected and handled as lost: its conversations move
     /// to the others. Covers a node that stopped without closing its connections.
@@ -471,6 +483,9 @@ impl Default for ClusterConfig {
             advertise: String::new(),
             seeds: Vec::new(),
             cookie: String::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_ca: PathBuf::new(),
             suspect_ms: 3000,
         }
     }

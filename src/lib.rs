@@ -32,7 +32,7 @@
 //!   (membership so far; issue 12).
 //! - [`signature`]: the HMAC-SHA1 operation signatures apps use to authorise logins and
 //!   conversation operations.
-//! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`].
+//! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`], [`pem`].
 //!
 //! # The message path
 //!
@@ -62,6 +62,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod node;
+pub mod pem;
 pub mod protocol;
 pub mod query;
 pub mod server;

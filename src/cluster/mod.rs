@@ -16,6 +16,7 @@
 pub mod link;
 pub mod placement;
 pub mod router;
+pub mod tls;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -188,12 +189,13 @@ impl Cluster {
         // What ractor_cluster tells peers: this host, on the listener's port.
         let advertise = format!("{host}:{}", listen.port());
         let name = if config.name.is_empty() { format!("xinshi-{node_id}") } else { config.name.clone() };
+        let tls = tls::NodeTls::load(config)?;
         let server = NodeServer::new(
             listen.port(),
             config.cookie.clone(),
             name.clone(),
             host,
-            None,
+            tls.as_ref().map(|tls| ractor_cluster::IncomingEncryptionMode::Tls(tls.acceptor.clone())),
             Some(NodeConnectionMode::Transitive),
         )
         .with_listen_addr(listen.ip())
@@ -214,7 +216,7 @@ impl Cluster {
         let cluster = Arc::new(Cluster { name, advertise, members, routes, server, router });
         let seeds: Vec<String> =
             config.seeds.iter().filter(|s| !is_self(s, &cluster.advertise, listen)).cloned().collect();
-        tokio::spawn(redial(Arc::downgrade(&cluster), seeds));
+        tokio::spawn(redial(Arc::downgrade(&cluster), seeds, tls));
         tracing::info!(name = %cluster.name, %listen, advertise = %cluster.advertise, "cluster node started");
         Ok(cluster)
     }
@@ -233,7 +235,7 @@ fn is_self(seed: &str, advertise: &str, listen: SocketAddr) -> bool {
 
 /// Dials the seeds and lost members that are not connected, every [`REDIAL`], for as long
 /// as the cluster lives.
-async fn redial(cluster: std::sync::Weak<Cluster>, seeds: Vec<String>) {
+async fn redial(cluster: std::sync::Weak<Cluster>, seeds: Vec<String>, tls: Option<tls::NodeTls>) {
     loop {
         let Some(cluster) = cluster.upgrade() else { return };
         let members = cluster.members.list();
@@ -246,8 +248,30 @@ async fn redial(cluster: std::sync::Weak<Cluster>, seeds: Vec<String>) {
             }
         }
         for target in targets {
-            let dial = ractor_cluster::client_connect(&cluster.server, target.as_str());
-            match tokio::time::timeout(DIAL_TIMEOUT, dial).await {
+            let dialed = match &tls {
+                None => {
+                    tokio::time::timeout(DIAL_TIMEOUT, ractor_cluster::client_connect(&cluster.server, target.as_str()))
+                        .await
+                        .map(|r| r.map_err(|e| e.to_string()))
+                }
+                Some(tls) => {
+                    let name = match tls::server_name(&target) {
+                        Ok(name) => name,
+                        Err(err) => {
+                            tracing::warn!(%target, error = %err, "cannot dial a cluster member over TLS");
+                            continue;
+                        }
+                    };
+                    let dial = ractor_cluster::client_connect_enc(
+                        &cluster.server,
+                        target.as_str(),
+                        tls.connector.clone(),
+                        name,
+                    );
+                    tokio::time::timeout(DIAL_TIMEOUT, dial).await.map(|r| r.map_err(|e| e.to_string()))
+                }
+            };
+            match dialed {
                 Ok(Ok(())) => tracing::debug!(%target, "dialed a cluster member"),
                 Ok(Err(err)) => tracing::debug!(%target, error = %err, "cluster member not reachable"),
                 Err(_) => tracing::debug!(%target, "dialing a cluster member timed out"),

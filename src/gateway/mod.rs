@@ -143,7 +143,8 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         })
     });
     let sessions = node.presence.count_here();
-    HttpResponse::Ok().json(json!({ "status": "ok", "node": node.store.node_id(), "sessions": sessions, "cluster": cluster }))
+    HttpResponse::Ok()
+        .json(json!({ "status": "ok", "node": node.store.node_id(), "sessions": sessions, "cluster": cluster }))
 }
 
 async fn not_found() -> HttpResponse {

@@ -43,6 +43,8 @@ pub struct Spec {
     pub cluster: String,
     pub seeds: String,
     pub cookie: &'static str,
+    /// Node-to-node TLS with the test certificates (tests/fixtures/cluster-tls).
+    pub tls: bool,
 }
 
 /// Starts the node `spec` over `db` (`dir` only holds an unused data directory).
@@ -55,6 +57,11 @@ pub fn start(db: &Database, dir: &std::path::Path, spec: &Spec) -> ChildServer {
         ("XINSHI_CLUSTER_SEEDS", spec.seeds.as_str()),
         ("XINSHI_CLUSTER_COOKIE", spec.cookie),
     ];
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-tls");
+    let [cert, key, ca] = ["node.pem", "node-key.pem", "ca.pem"].map(|f| fixtures.join(f).to_str().unwrap().to_owned());
+    let tls = [("XINSHI_CLUSTER_TLS_CERT", &cert), ("XINSHI_CLUSTER_TLS_KEY", &key), ("XINSHI_CLUSTER_TLS_CA", &ca)];
+    let tls = tls.map(|(k, v)| (k, v.as_str()));
+    let env: Vec<(&str, &str)> = env.into_iter().chain(tls.into_iter().filter(|_| spec.tls)).collect();
     ChildServer::start_on(&dir.join(&spec.name), &env, || Ok(()))
 }
 
@@ -102,6 +109,7 @@ async fn cluster_members_find_each_other_see_a_loss_and_a_rejoin() {
         cluster: format!("127.0.0.1:{}", free_port()),
         seeds: "".into(),
         cookie: "test-cookie",
+        tls: false,
     };
     let (a, b, c) = (node("a"), node("b"), node("c"));
     // a has no seeds; b knows a; c knows only b, and hears of a from b (transitive).
@@ -136,4 +144,29 @@ async fn cluster_members_find_each_other_see_a_loss_and_a_rejoin() {
     let c = start(&db, dir.path(), &specs[2]);
     let took = converge(&[("a", &a), ("b", &b), ("c", &c)], &all_up, Duration::from_secs(15)).await;
     println!("c back up in {took:?}");
+}
+
+#[tokio::test]
+async fn cluster_nodes_over_tls_admit_only_members_with_a_certificate() {
+    let Some(db) = database("cluster_tls") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let node = |name: &str, seeds: &str, tls: bool| Spec {
+        name: name.into(),
+        cluster: format!("127.0.0.1:{}", free_port()),
+        seeds: seeds.into(),
+        cookie: "tls-cookie",
+        tls,
+    };
+    let a = node("a", "", true);
+    let b = node("b", &a.cluster, true);
+    let plain = node("plain", &a.cluster, false);
+    let (a, b) = (start(&db, dir.path(), &a), start(&db, dir.path(), &b));
+    let took = converge(&[("a", &a), ("b", &b)], &[("a", "up"), ("b", "up")], Duration::from_secs(15)).await;
+    println!("two nodes up over TLS in {took:?}");
+    // The right cookie over plain TCP does not get in.
+    let plain = start(&db, dir.path(), &plain);
+    tokio::time::sleep(xinshi::cluster::REDIAL * 2).await;
+    converge(&[("a", &a), ("b", &b)], &[("a", "up"), ("b", "up")], Duration::from_secs(1)).await;
+    let seen = states(&plain).await;
+    assert!(seen.iter().all(|(_, state)| state != "up"), "a node without TLS got in: {seen:?}");
 }

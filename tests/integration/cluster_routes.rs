@@ -22,6 +22,7 @@ async fn three(db: &Database, dir: &std::path::Path) -> Vec<ChildServer> {
             cluster: format!("127.0.0.1:{}", free_port()),
             seeds: String::new(),
             cookie: "routes-cookie",
+            tls: false,
         })
         .collect();
     let seed = specs[0].cluster.clone();

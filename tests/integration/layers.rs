@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("clock", 1),
     ("ids", 1),
     ("error", 1),
+    ("pem", 1),
 ];
 
 /// Leaves that use a helper one layer up, on purpose: a date formatter, the query budget
