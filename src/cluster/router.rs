@@ -305,6 +305,13 @@ impl Routes {
                     services.presence.add_remote(client.into(), remote);
                 }
                 Item::Offline { client, session } => services.presence.remove_remote(&client, session),
+                Item::Kick { client, at_ms, reason } => {
+                    let forget_after_ms = crate::services::token::kick_memory_ms(&services.config);
+                    services.tokens.revoke(&client, at_ms, forget_after_ms);
+                    for session in services.presence.sessions(&client).into_iter().filter(|s| s.opened_ms <= at_ms) {
+                        session.control.close_session(Code::KickedByApp, reason.clone());
+                    }
+                }
                 Item::Op(forward) => self.run(&services, batch.from, *forward),
                 Item::Answer { id, frame } => {
                     let waiting = self.pending.lock().remove(&id);
@@ -411,6 +418,18 @@ impl Peers for Routes {
     fn offline(&self, client: &Arc<str>, session: u64) {
         for link in self.links.read().values() {
             link.send(Item::Offline { client: client.to_string(), session });
+        }
+    }
+
+    fn kick(&self, client: &str, at_ms: i64, reason: Option<&str>) {
+        let Some(services) = self.services.upgrade() else { return };
+        let mut nodes: Vec<u64> = services.presence.remote_sessions(client).iter().map(|s| s.node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let links = self.links.read();
+        for link in nodes.iter().filter_map(|node| links.get(node)) {
+            let reason = reason.map(str::to_owned);
+            link.send(Item::Kick { client: client.to_owned(), at_ms, reason });
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum Item {
     Op(Box<Forward>),
     /// The answer to request `id` that this node forwarded, encoded with the request's `i`.
     Answer { id: u64, frame: Bytes },
+    /// The app kicked `client` at `at_ms`: end its sessions opened until then (4115).
+    Kick { client: String, at_ms: i64, reason: Option<String> },
     /// A push for the receiver's sessions of `clients`, except `skip`.
     Push { clients: Vec<String>, skip: Option<u64>, frame: Bytes },
 }
@@ -99,6 +101,7 @@ impl Item {
             Item::Offline { client, .. } => client.len(),
             Item::Hello { ws_url } => ws_url.len(),
             Item::Beat => 0,
+            Item::Kick { client, reason, .. } => client.len() + reason.as_ref().map_or(0, String::len),
         }
     }
 }

@@ -39,4 +39,7 @@ pub trait Peers: Send + Sync {
     fn online(&self, client: &Arc<str>, session: &SessionEntry);
     /// Tells every other node that `session` of `client` ended (same lock).
     fn offline(&self, client: &Arc<str>, session: u64);
+    /// Tells the nodes where `client` is online that the app kicked it at `at_ms` (they
+    /// would see it in the store within a second; this is at once, with the reason).
+    fn kick(&self, client: &str, at_ms: i64, reason: Option<&str>);
 }

@@ -67,6 +67,9 @@ pub async fn kick_client(node: &Arc<Node>, client: &str, reason: Option<String>)
     let kicked = client.to_owned();
     node.blocking(move |node| Ok(node.store.record_kick(&kicked, now)?)).await?;
     node.tokens.revoke(client, now, crate::services::token::kick_memory_ms(&node.config));
+    if let Some(peers) = node.presence.peers() {
+        peers.kick(client, now, reason.as_deref());
+    }
     for session in node.presence.sessions(client) {
         session.control.close_session(Code::KickedByApp, reason.clone());
     }

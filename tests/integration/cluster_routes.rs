@@ -191,6 +191,14 @@ async fn f_msg_send_f_conv_add_f_conv_online_f_login_tag_across_three_nodes() {
     let mut phone = Client::connect_with(&url(2), Some("lc.protobuf2.3")).await.unwrap();
     let refused = phone.request(again).await;
     assert_eq!(error_code(&refused), 4111, "{refused:?}");
+
+    // A kick through node a ends frank's session on b at once, with the app's reason.
+    let headers = [("X-LC-Id", APP_ID), ("X-LC-Key", "xinshi-dev-master-key,master")];
+    let body = serde_json::json!({ "reason": "kicked through a" });
+    let (status, _) = http_to(&nodes[0].addr, "POST", "/1.2/rtm/clients/frank/kick", &headers, Some(&body)).await;
+    assert_eq!(status, 200);
+    let closed = push_with_op(&mut tablet, CommandType::Session, OpType::Closed).await.session_message.unwrap();
+    assert_eq!((closed.code, closed.reason.as_deref()), (Some(4115), Some("kicked through a")));
 }
 
 #[tokio::test]
