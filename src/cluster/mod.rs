@@ -128,15 +128,19 @@ impl Watch {
         let Some(peer) = &session.peer_name else { return };
         // ractor_cluster names a node `name@hostname`; members are known by the name alone.
         let name = peer.name.rsplit_once('@').map_or(peer.name.as_str(), |(name, _)| name);
-        self.members.set(name, &peer.connection_string, state, self.clock.now_ms());
+        // Two members that dial each other at once open two connections, and ractor_cluster
+        // refuses one of them; what happens to that one says nothing about the member while
+        // the other connection is up.
         let mut sessions = self.members.sessions.lock();
+        let other_up = sessions.get(name).is_some_and(|s| s.get_id() != session.actor.get_id());
         match state {
             State::Up => drop(sessions.insert(name.to_owned(), session.actor.clone())),
-            State::Lost if sessions.get(name).is_some_and(|s| s.get_id() == session.actor.get_id()) => {
-                drop(sessions.remove(name))
-            }
-            _ => {}
+            State::Joining | State::Lost if other_up => return,
+            State::Lost => drop(sessions.remove(name)),
+            State::Joining => {}
         }
+        drop(sessions);
+        self.members.set(name, &peer.connection_string, state, self.clock.now_ms());
         tracing::info!(member = %name, address = %peer.connection_string, ?state, "cluster member");
     }
 }

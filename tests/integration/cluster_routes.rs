@@ -12,8 +12,7 @@ use crate::cluster::{Database, Spec, database, free_port, health, start};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
 
-/// Starts nodes a, b and c (b and c dial a) and waits until each has routes to the other
-/// two.
+/// Starts nodes a, b and c (all dial a) and waits until each has routes to the other two.
 async fn three(db: &Database, dir: &std::path::Path) -> Vec<ChildServer> {
     let specs: Vec<Spec> = NAMES
         .iter()
@@ -26,13 +25,14 @@ async fn three(db: &Database, dir: &std::path::Path) -> Vec<ChildServer> {
         })
         .collect();
     let seed = specs[0].cluster.clone();
-    let nodes: Vec<ChildServer> = specs
-        .iter()
-        .enumerate()
-        .map(|(n, spec)| {
-            start(db, dir, &Spec { seeds: if n == 0 { String::new() } else { seed.clone() }, ..spec.clone() })
-        })
-        .collect();
+    // All at once, each with the same seed (a skips itself), as a deployment starts them.
+    let nodes: Vec<ChildServer> = std::thread::scope(|scope| {
+        let starting: Vec<_> = specs
+            .iter()
+            .map(|spec| scope.spawn(|| start(db, dir, &Spec { seeds: seed.clone(), ..spec.clone() })))
+            .collect();
+        starting.into_iter().map(|s| s.join().unwrap()).collect()
+    });
     let started = Instant::now();
     for node in &nodes {
         loop {
@@ -215,6 +215,13 @@ async fn f_conv_unique_created_on_two_nodes_at_once_is_one_conversation() {
         let b = bob.send_request(start_conv(&["alice", &z], true, "{}")).await;
         let (a, b) = tokio::join!(alice.reply_to(a), bob.reply_to(b));
         assert_eq!(started_cid(&a), started_cid(&b), "round {round}");
+    }
+    // b and c dialed each other at once (both heard of the other from a); ractor_cluster
+    // refused one of the two connections, which must not make either look lost.
+    tokio::time::sleep(xinshi::cluster::REDIAL * 2).await;
+    for node in &nodes {
+        let states = crate::cluster::states(node).await;
+        assert!(states.len() == 2 && states.iter().all(|(_, s)| s == "up"), "{states:?}");
     }
 }
 
