@@ -162,6 +162,12 @@ pub async fn execute(
     during(target, go_ns).await;
     fleet.settle().await.unwrap_or_else(|e| fail(e));
     let results = fleet.done().await.unwrap_or_else(|e| fail(e));
+    if let Some((batches, items, bytes)) = target.cluster_sent() {
+        let per = items as f64 / batches.max(1) as f64;
+        eprintln!(
+            "cluster: nodes sent each other {batches} batches, {items} items ({per:.1} per batch), {bytes} bytes"
+        );
+    }
 
     let mut out = Outcome {
         ready,

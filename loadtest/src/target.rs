@@ -134,6 +134,21 @@ impl Target {
         }
     }
 
+    /// In a cluster: what the nodes sent each other so far (batches, items, bytes), summed
+    /// over the nodes that answer.
+    pub fn cluster_sent(&self) -> Option<(u64, u64, u64)> {
+        if self.nodes.len() < 2 {
+            return None;
+        }
+        let mut sum = (0, 0, 0);
+        for node in &self.nodes {
+            let Some(sent) = health(node.addr).map(|h| h["cluster"]["sent"].clone()) else { continue };
+            let get = |k: &str| sent[k].as_u64().unwrap_or(0);
+            sum = (sum.0 + get("batches"), sum.1 + get("items"), sum.2 + get("bytes"));
+        }
+        Some(sum)
+    }
+
     /// Resident memory in KiB (VmRSS), of all nodes.
     pub fn rss_kib(&self) -> u64 {
         self.nodes.iter().map(Node::rss_kib).sum()
@@ -152,16 +167,20 @@ impl Target {
     }
 }
 
-/// How many routes to other nodes the node at `addr` has (`GET /healthz`).
-fn routes(addr: SocketAddr) -> Option<usize> {
+/// The node's `GET /healthz` document.
+fn health(addr: SocketAddr) -> Option<serde_json::Value> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()?;
-    Some(body["cluster"]["routes"].as_array()?.len())
+    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
+}
+
+/// How many routes to other nodes the node at `addr` has.
+fn routes(addr: SocketAddr) -> Option<usize> {
+    Some(health(addr)?["cluster"]["routes"].as_array()?.len())
 }
 
 impl Node {

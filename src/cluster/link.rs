@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use ractor::ActorRef;
 use tokio::sync::mpsc;
@@ -36,8 +37,10 @@ pub struct Link {
     /// Its node id (from the store, new at every start) and its name.
     pub node: u64,
     pub name: String,
-    /// When a batch from it last came in (ms on the routes' own clock).
+    /// When a batch from it last came in, and when one last went to it (ms on the routes'
+    /// own clock).
     pub heard_ms: AtomicU64,
+    pub sent_ms: Arc<AtomicU64>,
     /// Its WebSocket URL for clients, once it said.
     pub ws_url: parking_lot::Mutex<Option<String>>,
     tx: mpsc::UnboundedSender<Item>,
@@ -47,10 +50,21 @@ pub struct Link {
 impl Link {
     /// Starts the sending task towards `router`, on the current runtime. It ends when the
     /// link is dropped, or when that router is gone.
-    pub fn open(me: u64, node: u64, name: String, router: ActorRef<RouterMsg>, sent: Arc<Sent>, now_ms: u64) -> Link {
+    /// `clock` is the routes' own clock.
+    pub fn open(
+        me: u64,
+        node: u64,
+        name: String,
+        router: ActorRef<RouterMsg>,
+        sent: Arc<Sent>,
+        clock: Instant,
+    ) -> Link {
         let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
         let queued = Arc::new(AtomicUsize::new(0));
         let counted = queued.clone();
+        let now_ms = clock.elapsed().as_millis() as u64;
+        let sent_ms = Arc::new(AtomicU64::new(now_ms));
+        let last_sent = sent_ms.clone();
         tokio::spawn(async move {
             let mut taken = Vec::with_capacity(64);
             while rx.recv_many(&mut taken, BATCH_ITEMS).await > 0 {
@@ -71,9 +85,10 @@ impl Link {
                 if !send(&router, &mut batch, &sent) {
                     return;
                 }
+                last_sent.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         });
-        Link { node, name, heard_ms: AtomicU64::new(now_ms), ws_url: Default::default(), tx, queued }
+        Link { node, name, heard_ms: AtomicU64::new(now_ms), sent_ms, ws_url: Default::default(), tx, queued }
     }
 
     /// Queues `item`. Returns `false` if the link is closed.

@@ -140,13 +140,16 @@ impl Routes {
         urls
     }
 
-    /// Sends every link a heartbeat, and disconnects the members not heard from within
-    /// `suspect_ms` (their links close as their connections end).
+    /// Sends a heartbeat on every link that sent nothing for a beat, and disconnects the
+    /// members not heard from within `suspect_ms` (their links close as their connections
+    /// end).
     fn beat(&self) {
         let now = self.now_ms();
         let mut silent = Vec::new();
         for link in self.links.read().values() {
-            link.send(Item::Beat);
+            if now.saturating_sub(link.sent_ms.load(Ordering::Relaxed)) >= BEAT.as_millis() as u64 {
+                link.send(Item::Beat);
+            }
             if now.saturating_sub(link.heard_ms.load(Ordering::Relaxed)) > self.suspect_ms {
                 silent.push((link.node, link.name.clone()));
             }
@@ -222,7 +225,7 @@ impl Routes {
             return;
         }
         let router = ActorRef::from(cell.clone());
-        let link = Arc::new(Link::open(self.me, node, name.clone(), router, self.sent.clone(), self.now_ms()));
+        let link = Arc::new(Link::open(self.me, node, name.clone(), router, self.sent.clone(), self.started));
         if let Some(ws_url) = self.ws_url.lock().clone() {
             link.send(Item::Hello { ws_url });
         }
