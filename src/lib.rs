@@ -28,8 +28,9 @@
 //!   presence, tokens, rate limits); [`node`]: the services plus the conversation
 //!   directory, as sessions see it; [`server`]: starting and stopping. Imports run one way
 //!   (docs/actors.md, "Imports"; checked by `tests/integration/layers.rs`).
-//! - [`cluster`]: several nodes over one shared store, connected by ractor_cluster
-//!   (membership so far; issue 12).
+//! - [`cluster`]: several nodes over one shared store, connected by ractor_cluster:
+//!   membership, one router per node through which everything between nodes goes, and
+//!   the placement of conversations on nodes.
 //! - [`signature`]: the HMAC-SHA1 operation signatures apps use to authorise logins and
 //!   conversation operations.
 //! - [`config`], [`error`] (LeanCloud error codes), [`ids`], [`clock`], [`pem`].

@@ -9,6 +9,7 @@ mod blacklist;
 mod client_ids;
 mod cluster;
 mod cluster_routes;
+mod compose;
 mod conv_info;
 
 mod conversations;
