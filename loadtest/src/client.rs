@@ -179,8 +179,10 @@ impl Client {
                     None => {
                         self.disconnected();
                         if self.plan.auto_reconnect && running {
-                            if self.reconnect(end).await {
-                                let _ = self.sync_all().await;
+                            let lost_at = now_ns();
+                            if self.reconnect(end).await && self.sync_all().await.is_ok() {
+                                // Lost → logged in again (here, or on another node) and synced.
+                                self.ctx.caught_up(lost_at);
                             }
                             self.skip_past(&mut schedule, go_at);
                         }

@@ -88,6 +88,8 @@ pub async fn run(args: &Args) -> bool {
         "crash: {cycles} kill -9 cycles of {nodes} node(s) (killed: {victims:?}), restarts took {restart_ms:?} ms; {}",
         outcome.failures
     );
+    let back = crate::stats::Summary::of(&outcome.catchup);
+    eprintln!("back (connection lost → logged in again and synced): {}", back.brief());
     eprintln!("check: {}", check.brief());
     let clean = check.ok() && check.seq_gaps == 0 && check.seq_dups == 0 && check.stored_twice == 0;
     eprintln!("crash test: {}", if clean { "PASS" } else { "FAIL" });
@@ -101,6 +103,7 @@ pub async fn run(args: &Args) -> bool {
             "kills_at": kills,
             "killed": victims,
             "restart_ms": restart_ms,
+            "back": back,
             "check": check,
             "failures": outcome.failures,
             "pass": clean,

@@ -58,10 +58,17 @@ pub async fn run(args: &Args) -> bool {
                 }
             }
         }
+        let cpu0 = target.cpu_secs();
         let outcome = run::execute(&common, &mut target, base, clients, async |_, _| {}, async |_, _| {}).await;
+        let cpu = target.cpu_secs() - cpu0;
         let check = outcome.check(&members, None);
         ok &= check.ok();
-        eprintln!("\n{kind:?}: {groups} conversations of {size} from {pool} clients, {per_group} senders each");
+        let delivered: u64 = outcome.steps.iter().map(|s| s.counts.delivered).sum();
+        let per_delivery = cpu * 1e6 / delivered.max(1) as f64;
+        eprintln!(
+            "\n{kind:?}: {groups} conversations of {size} from {pool} clients, {per_group} senders each \
+             ({cpu:.2} s of server CPU, {per_delivery:.1} µs per live delivery)"
+        );
         run::latency_header("stored/s");
         let mut steps = Vec::new();
         let mut best = Value::Null;
@@ -82,6 +89,7 @@ pub async fn run(args: &Args) -> bool {
             "target": kind,
             "steps": steps,
             "stored_rate_at_p99_under_200ms": best,
+            "server_cpu_secs": cpu,
             "check": check,
             "failures": outcome.failures,
         }));
