@@ -59,23 +59,30 @@ impl ChildServer {
             .env("XINSHI_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            // Not inherited: the test's stderr may be a file, and a child under a lowered
-            // file-size limit (RLIMIT_FSIZE) must not fail on writing its log to it.
-            .stderr(Stdio::null());
+            // A pipe, not the test's stderr: that may be a file, and a child under a lowered
+            // file-size limit (RLIMIT_FSIZE) must not fail on writing its log to it. Its
+            // start-up errors are shown if it ends before it listens.
+            .stderr(Stdio::piped());
         // SAFETY: the closure only makes async-signal-safe system calls (setrlimit, signal).
         unsafe { command.pre_exec(limits) };
         let mut child = command.spawn().expect("start the xinshi binary");
+        let mut stderr = child.stderr.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         let addr = loop {
             line.clear();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "xinshi ended before listening");
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                let mut errors = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut errors);
+                panic!("xinshi ended before listening: {:?}; it said:\n{errors}", child.wait());
+            }
             if let Some(rest) = line.strip_prefix("xinshi is listening on ") {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        // Keep the pipe drained.
+        // Keep the pipes drained.
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         ChildServer { child, addr, _dir: None, pg: None }
     }
 

@@ -611,12 +611,23 @@ impl Pool {
                 KvError::Engine(format!("cannot connect to PostgreSQL at {}: {}", self.target(), describe(&e)))
             })?;
         if !self.table_ready.load(Ordering::Acquire) {
-            match block_on(client.batch_execute(CREATE_TABLE)) {
-                Ok(()) => {}
-                // Another process created it at the same moment.
-                Err(err) if err.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
-                Err(err) if err.code() == Some(&SqlState::DUPLICATE_TABLE) => {}
-                Err(err) => return Err(KvError::Engine(format!("cannot create table xinshi_kv: {}", describe(&err)))),
+            // Another process creating the table at the same moment makes ours fail: IF NOT
+            // EXISTS does not cover a concurrent creation, which fails on the table's name
+            // (42P07), its row type (42710) or the catalog's unique index (23505). Once that
+            // creation commits, the statement succeeds; try again until it does.
+            let racing = [SqlState::UNIQUE_VIOLATION, SqlState::DUPLICATE_TABLE, SqlState::DUPLICATE_OBJECT];
+            let mut attempts = 0;
+            loop {
+                match block_on(client.batch_execute(CREATE_TABLE)) {
+                    Ok(()) => break,
+                    Err(err) if attempts < 50 && racing.iter().any(|code| err.code() == Some(code)) => {
+                        attempts += 1;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(err) => {
+                        return Err(KvError::Engine(format!("cannot create table xinshi_kv: {}", describe(&err))));
+                    }
+                }
             }
             self.table_ready.store(true, Ordering::Release);
         }

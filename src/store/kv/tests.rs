@@ -16,20 +16,27 @@ fn with_fjall(test: impl FnOnce(&dyn Engine)) {
 /// (an admin URL: the test creates and drops a database). Without it the test prints a
 /// notice and passes, unless `XINSHI_TEST_POSTGRES_REQUIRED=1` (tests/run sets both).
 fn with_pg(name: &str, test: impl FnOnce(&dyn Engine)) {
-    let Some(admin) = std::env::var("XINSHI_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
-        assert!(
-            std::env::var("XINSHI_TEST_POSTGRES_REQUIRED").as_deref() != Ok("1"),
-            "{name}: set XINSHI_TEST_POSTGRES_URL (tests/run starts a PostgreSQL)"
-        );
-        eprintln!("{name}: skipped, XINSHI_TEST_POSTGRES_URL is not set (tests/run starts a PostgreSQL)");
-        return;
-    };
+    let Some(admin) = pg_admin(name) else { return };
     let url = create_test_database(&admin).unwrap();
     {
         let engine = PgEngine::open(&url, 4).unwrap();
         test(&engine);
     }
     drop_test_database(&admin, &url).unwrap();
+}
+
+/// The admin URL of the test PostgreSQL server; `None` (with a notice) when there is none and
+/// none is required.
+fn pg_admin(name: &str) -> Option<String> {
+    let admin = std::env::var("XINSHI_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    if admin.is_none() {
+        assert!(
+            std::env::var("XINSHI_TEST_POSTGRES_REQUIRED").as_deref() != Ok("1"),
+            "{name}: set XINSHI_TEST_POSTGRES_URL (tests/run starts a PostgreSQL)"
+        );
+        eprintln!("{name}: skipped, XINSHI_TEST_POSTGRES_URL is not set (tests/run starts a PostgreSQL)");
+    }
+    admin
 }
 
 fn put(engine: &dyn Engine, pairs: &[(&[u8], &[u8])]) {
@@ -562,6 +569,24 @@ fn pg_a_bad_url_fails_clearly() {
     assert!(err.contains("cannot connect to PostgreSQL at 127.0.0.1 port 1 database none"), "{err}");
     let err = PgEngine::open("", 1).err().unwrap().to_string();
     assert!(err.contains("storage.postgres_url is empty"), "{err}");
+}
+
+/// Several processes starting at once on a new database (the nodes of a cluster) all open
+/// it: PostgreSQL's `CREATE TABLE IF NOT EXISTS` fails for all but one of them when they
+/// race, and the others try again.
+#[test]
+fn pg_engines_opened_at_once_on_a_new_database_all_open() {
+    let Some(admin) = pg_admin("pg_engines_opened_at_once_on_a_new_database_all_open") else { return };
+    for _ in 0..3 {
+        let url = create_test_database(&admin).unwrap();
+        let opened: Vec<Result<(), String>> = std::thread::scope(|scope| {
+            let opening: Vec<_> =
+                (0..8).map(|_| scope.spawn(|| PgEngine::open(&url, 1).map(drop).map_err(|e| e.to_string()))).collect();
+            opening.into_iter().map(|o| o.join().unwrap()).collect()
+        });
+        assert!(opened.iter().all(Result::is_ok), "{opened:?}");
+        drop_test_database(&admin, &url).unwrap();
+    }
 }
 
 #[test]
