@@ -37,6 +37,8 @@ pub struct Link {
     /// Its node id (from the store, new at every start) and its name.
     pub node: u64,
     pub name: String,
+    /// Its router (its proxy here: a new connection to the node brings a new one).
+    pub router: ractor::ActorId,
     /// When a batch from it last came in, and when one last went to it (ms on the routes'
     /// own clock).
     pub heard_ms: AtomicU64,
@@ -65,6 +67,7 @@ impl Link {
         let now_ms = clock.elapsed().as_millis() as u64;
         let sent_ms = Arc::new(AtomicU64::new(now_ms));
         let last_sent = sent_ms.clone();
+        let router_id = router.get_id();
         tokio::spawn(async move {
             let mut taken = Vec::with_capacity(64);
             while rx.recv_many(&mut taken, BATCH_ITEMS).await > 0 {
@@ -88,7 +91,8 @@ impl Link {
                 last_sent.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         });
-        Link { node, name, heard_ms: AtomicU64::new(now_ms), sent_ms, ws_url: Default::default(), tx, queued }
+        let heard_ms = AtomicU64::new(now_ms);
+        Link { node, name, router: router_id, heard_ms, sent_ms, ws_url: Default::default(), tx, queued }
     }
 
     /// Queues `item`. Returns `false` if the link is closed.

@@ -78,8 +78,6 @@ pub struct Routes {
     services: Weak<Services>,
     convs: Arc<Directory>,
     links: RwLock<HashMap<u64, Arc<Link>>>,
-    /// Node ids by their routers' actor ids (a group's `Leave` names actors).
-    routers: Mutex<HashMap<ActorId, u64>>,
     pending: Mutex<HashMap<u64, Pending>>,
     next_id: AtomicU64,
     pub sent: Arc<Sent>,
@@ -108,7 +106,6 @@ impl Routes {
             services: Arc::downgrade(services),
             convs,
             links: RwLock::default(),
-            routers: Mutex::default(),
             pending: Mutex::default(),
             next_id: AtomicU64::new(1),
             sent: Arc::default(),
@@ -221,15 +218,20 @@ impl Routes {
     /// here, and give up the conversations it now owns.
     fn joined(&self, cell: ActorCell) {
         let Some((node, name)) = cell.get_name().as_deref().and_then(parse_name) else { return };
-        if node == self.me || self.links.read().contains_key(&node) {
+        if node == self.me || self.links.read().get(&node).is_some_and(|l| l.router == cell.get_id()) {
             return;
         }
+        if name == self.name {
+            tracing::error!(node, %name, "another node has this node's name: conversations will be misplaced");
+        }
+        // A new connection to a node already linked replaces the link (the old router's
+        // leaving, whenever it is seen, then changes nothing): what is known of the node's
+        // sessions stays, and it tells them again anyway.
         let router = ActorRef::from(cell.clone());
         let link = Arc::new(Link::open(self.me, node, name.clone(), router, self.sent.clone(), self.started));
         if let Some(ws_url) = self.ws_url.lock().clone() {
             link.send(Item::Hello { ws_url });
         }
-        self.routers.lock().insert(cell.get_id(), node);
         self.links.write().insert(node, link.clone());
         tracing::info!(node, %name, "cluster route opened");
         if let Some(services) = self.services.upgrade() {
@@ -240,10 +242,11 @@ impl Routes {
         self.rehome();
     }
 
-    /// A router left (its node stopped, or the connection to it broke): forget its
-    /// sessions, and answer 4200 to what waits for it.
+    /// A router left (its node stopped, or the connection to it broke): unless a newer
+    /// connection to that node replaced it, close the link.
     fn left(&self, id: ActorId) {
-        if let Some(node) = self.routers.lock().remove(&id) {
+        let node = self.links.read().values().find(|l| l.router == id).map(|l| l.node);
+        if let Some(node) = node {
             self.drop_link(node);
         }
     }
@@ -345,23 +348,15 @@ impl Routes {
         let addr = Addr { node: origin, session, i };
         let peers: Arc<dyn Peers> = self.clone();
         match wire::join(op, session, || Reply::peer(addr, id, peers.clone())) {
-            Ok(op @ (ConvOp::Ack { .. } | ConvOp::Read { .. })) if cold => {
-                let from = receipt_sender(&op);
-                self.convs.send_to_member(services, from, vec![(cid, op)]);
-            }
-            Ok(op) => self.convs.send(services, &cid, op),
+            Ok(op) => match op.receipt_of().filter(|_| cold).cloned() {
+                Some(from) => self.convs.send_to_member(services, from, vec![(cid, op)]),
+                None => self.convs.send(services, &cid, op),
+            },
             Err(why) => {
                 tracing::warn!(%cid, "{why}");
                 Reply::peer(addr, id, peers).error(&im_err!(InternalError, "{why}"));
             }
         }
-    }
-}
-
-fn receipt_sender(op: &ConvOp) -> Arc<str> {
-    match op {
-        ConvOp::Ack { from, .. } | ConvOp::Read { from, .. } => from.clone(),
-        _ => Arc::from(""),
     }
 }
 

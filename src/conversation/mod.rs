@@ -67,6 +67,16 @@ pub enum ConvOp {
     Conv(Box<ConvReq>),
 }
 
+impl ConvOp {
+    /// The client whose receipt this is (`Ack`, `Read`); `None` for other operations.
+    pub fn receipt_of(&self) -> Option<&Arc<str>> {
+        match self {
+            ConvOp::Ack { from, .. } | ConvOp::Read { from, .. } => Some(from),
+            _ => None,
+        }
+    }
+}
+
 /// A `conv` command for the conversation's actor, as the session actor hands it over.
 #[derive(Debug)]
 pub struct ConvReq {
