@@ -1,5 +1,6 @@
-//! Several xinshi processes as one cluster (issue 12) over one PostgreSQL database, on
-//! 127.0.0.1 ports. They run in the PostgreSQL pass of `tests/run`
+//! Several xinshi processes as one cluster (issue 12) over one PostgreSQL database, each on
+//! an address of its own (127.0.0.1, 127.0.0.2, …; all of 127/8 is loopback on Linux).
+//! They run in the PostgreSQL pass of `tests/run`
 //! (`XINSHI_TEST_ENGINE=postgres`), and are skipped with a notice otherwise.
 
 use std::net::TcpListener;
@@ -10,9 +11,11 @@ use serde_json::Value;
 use crate::child::ChildServer;
 use crate::client::*;
 
-/// A free 127.0.0.1 port (bound, then released for the node to bind).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// `127.0.0.<host>:<a free port>` (bound, then released), for a node's node-to-node
+/// listener; the node serves clients on the same address.
+pub fn address(host: u8) -> String {
+    let listener = TcpListener::bind((format!("127.0.0.{host}").as_str(), 0)).unwrap();
+    format!("127.0.0.{host}:{}", listener.local_addr().unwrap().port())
 }
 
 /// The shared database, dropped at the end.
@@ -47,9 +50,13 @@ pub struct Spec {
     pub tls: bool,
 }
 
-/// Starts the node `spec` over `db` (`dir` only holds an unused data directory).
+/// Starts the node `spec` over `db` (`dir` only holds an unused data directory), serving
+/// clients on the host of its node-to-node address.
 pub fn start(db: &Database, dir: &std::path::Path, spec: &Spec) -> ChildServer {
+    let host = spec.cluster.rsplit_once(':').unwrap().0;
+    let listen = format!("{host}:0");
     let env = [
+        ("XINSHI_SERVER_LISTEN", listen.as_str()),
         ("XINSHI_STORAGE_ENGINE", "postgres"),
         ("XINSHI_STORAGE_POSTGRES_URL", db.url.as_str()),
         ("XINSHI_CLUSTER_NAME", spec.name.as_str()),
@@ -104,17 +111,17 @@ pub async fn converge(servers: &[(&str, &ChildServer)], expected: &[(&str, &str)
 async fn cluster_members_find_each_other_see_a_loss_and_a_rejoin() {
     let Some(db) = database("cluster_members") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let node = |name: &str| Spec {
+    let node = |name: &str, host: u8| Spec {
         name: name.into(),
-        cluster: format!("127.0.0.1:{}", free_port()),
+        cluster: address(host),
         seeds: "".into(),
         cookie: "test-cookie",
         tls: false,
     };
-    let (a, b, c) = (node("a"), node("b"), node("c"));
+    let (a, b, c) = (node("a", 1), node("b", 2), node("c", 3));
     // a has no seeds; b knows a; c knows only b, and hears of a from b (transitive).
     let (to_a, to_b) = (a.cluster.clone(), b.cluster.clone());
-    let intruder = Spec { seeds: to_a.clone(), cookie: "wrong-cookie", ..node("intruder") };
+    let intruder = Spec { seeds: to_a.clone(), cookie: "wrong-cookie", ..node("intruder", 4) };
     let specs = [a, Spec { seeds: to_a, ..b }, Spec { seeds: to_b, ..c }];
     let a = start(&db, dir.path(), &specs[0]);
     let b = start(&db, dir.path(), &specs[1]);
@@ -152,7 +159,7 @@ async fn cluster_nodes_over_tls_admit_only_members_with_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let node = |name: &str, seeds: &str, tls: bool| Spec {
         name: name.into(),
-        cluster: format!("127.0.0.1:{}", free_port()),
+        cluster: address(1),
         seeds: seeds.into(),
         cookie: "tls-cookie",
         tls,

@@ -8,17 +8,19 @@ use xinshi::protocol::*;
 
 use crate::child::ChildServer;
 use crate::client::*;
-use crate::cluster::{Database, Spec, database, free_port, health, start};
+use crate::cluster::{Database, Spec, address, database, health, start};
 
 const NAMES: [&str; 3] = ["a", "b", "c"];
 
-/// Starts nodes a, b and c (all dial a) and waits until each has routes to the other two.
+/// Starts nodes a, b and c on 127.0.0.1, .2 and .3 (all dial a) and waits until each has
+/// routes to the other two.
 async fn three(db: &Database, dir: &std::path::Path) -> Vec<ChildServer> {
     let specs: Vec<Spec> = NAMES
         .iter()
-        .map(|name| Spec {
+        .zip(1..)
+        .map(|(name, host)| Spec {
             name: name.to_string(),
-            cluster: format!("127.0.0.1:{}", free_port()),
+            cluster: address(host),
             seeds: String::new(),
             cookie: "routes-cookie",
             tls: false,
