@@ -16,7 +16,7 @@ fn with_fjall(test: impl FnOnce(&dyn Engine)) {
 /// (an admin URL: the test creates and drops a database). Without it the test prints a
 /// notice and passes, unless `XINSHI_TEST_POSTGRES_REQUIRED=1` (tests/run sets both).
 fn with_pg(name: &str, test: impl FnOnce(&dyn Engine)) {
-    let Some(admin) = pg_admin(name) else { return };
+    let Some(admin) = postgres_admin(name) else { return };
     let url = create_test_database(&admin).unwrap();
     {
         let engine = PgEngine::open(&url, 4).unwrap();
@@ -27,7 +27,7 @@ fn with_pg(name: &str, test: impl FnOnce(&dyn Engine)) {
 
 /// The admin URL of the test PostgreSQL server; `None` (with a notice) when there is none and
 /// none is required.
-fn pg_admin(name: &str) -> Option<String> {
+fn postgres_admin(name: &str) -> Option<String> {
     let admin = std::env::var("XINSHI_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
     if admin.is_none() {
         assert!(
@@ -576,7 +576,7 @@ fn pg_a_bad_url_fails_clearly() {
 /// race, and the others try again.
 #[test]
 fn pg_engines_opened_at_once_on_a_new_database_all_open() {
-    let Some(admin) = pg_admin("pg_engines_opened_at_once_on_a_new_database_all_open") else { return };
+    let Some(admin) = postgres_admin("pg_engines_opened_at_once_on_a_new_database_all_open") else { return };
     for _ in 0..3 {
         let url = create_test_database(&admin).unwrap();
         let opened: Vec<Result<(), String>> = std::thread::scope(|scope| {
