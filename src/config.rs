@@ -383,6 +383,14 @@ impl Config {
         if tls.contains(&true) && tls.contains(&false) {
             return Err(ConfigError::Invalid("cluster TLS needs all of cluster.tls_cert, tls_key and tls_ca".into()));
         }
+        let listen_host = cluster.listen.rsplit_once(':').map_or("", |(host, _)| host.trim_matches(['[', ']']));
+        if cluster.advertise.is_empty() && ["0.0.0.0", "::"].contains(&listen_host) {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.listen {:?} binds every interface, which other nodes cannot dial: set cluster.advertise \
+                 to this node's host name or address",
+                cluster.listen
+            )));
+        }
         if !cluster.listen.is_empty() && self.storage.engine == EngineKind::Embedded {
             return Err(ConfigError::Invalid(
                 "a cluster needs a store its nodes share: storage.engine = \"postgres\" or \"fdb\"".into(),
@@ -452,8 +460,8 @@ pub struct ClusterConfig {
     /// `host:port` the node-to-node listener binds. Empty: no cluster.
     pub listen: String,
     /// The host (name or address) other nodes dial to reach this one, on `listen`'s port;
-    /// told to peers, which pass it on. Empty: `listen`'s host — so set it when `listen` binds
-    /// every interface (`0.0.0.0`), which peers cannot dial.
+    /// told to peers, which pass it on. Empty: `listen`'s host — required when `listen` binds
+    /// every interface (`0.0.0.0`, `[::]`), which peers cannot dial.
     pub advertise: String,
     /// Node-to-node addresses of other members to dial at start, and again while they are
     /// away. One reachable seed is enough: members learn each other from it.
@@ -576,6 +584,12 @@ mod tests {
         let config = Config::from_toml_and_env(&shared, |_| None).unwrap();
         assert_eq!(config.cluster.seeds, ["127.0.0.1:7001"]);
         assert!(Config::from_toml_and_env("", |_| None).unwrap().cluster.listen.is_empty(), "off by default");
+        // Every interface: peers need an address they can dial.
+        let everywhere = shared.replace("127.0.0.1:7000", "0.0.0.0:7000");
+        let err = Config::from_toml_and_env(&everywhere, |_| None).unwrap_err();
+        assert!(err.to_string().contains("cluster.advertise"), "{err}");
+        let advertised = format!("{everywhere}advertise = \"node-1.internal\"\n");
+        assert_eq!(Config::from_toml_and_env(&advertised, |_| None).unwrap().cluster.advertise, "node-1.internal");
     }
 
     #[test]

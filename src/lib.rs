@@ -51,8 +51,10 @@
 //! and IP address ([`session::rate`]); the fields of a `direct` ([`session`]); the work of a
 //! query ([`query::Budget`]); running conversation actors ([`conversation::Directory`]);
 //! logouts remembered in memory ([`session::token`]) and login nonces
-//! ([`signature::Nonces`]). The store's journal is checked when it opens, and a store that
-//! fails for good stops the process ([`store`]) rather than leave it up but unable to write.
+//! ([`signature::Nonces`]); in a cluster, bytes queued per link to another node and the size
+//! of one message between nodes ([`cluster::link`]). The store's journal is checked when it
+//! opens, and a store that fails for good stops the process ([`store`]) rather than leave it
+//! up but unable to write.
 
 pub mod clock;
 pub mod cluster;
