@@ -44,7 +44,7 @@ workloads (each starts its own server; see docs/benchmarks.md for every flag):
   plot       turn JSON reports into SVG charts: plot --out-dir DIR report.json …
 
 common flags: --target xinshi|baseline|both  --server-bin PATH  --server-cpus LIST
-  --server-env NAME=VALUE,…
+  --server-env NAME=VALUE,…  --nodes N (a cluster over a shared store)
   --workers N  --ips N  --payload BYTES  --login-rate N  --no-receive-acks  --no-record
   --no-warmup (direct, group, room)
   --out report.json";
