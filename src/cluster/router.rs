@@ -307,7 +307,7 @@ impl Routes {
                 Item::Online { client, session, tag, device, opened_ms } => {
                     let login = Login { tag: tag.map(Into::into), device: device.into() };
                     end_older_tagged(&services, &client, &login, (opened_ms, session));
-                    let remote = RemoteSession { node: batch.from, id: session, login, opened_ms };
+                    let remote = RemoteSession { node: batch.from, id: session, login };
                     services.presence.add_remote(client.into(), remote);
                 }
                 Item::Offline { client, session } => services.presence.remove_remote(&client, session),
@@ -326,7 +326,7 @@ impl Routes {
                     }
                 }
                 Item::Push { clients, skip, frame } => {
-                    services.presence.deliver_here(clients.iter().map(String::as_str), skip, &frame)
+                    services.presence.deliver_here(clients.iter().map(|c| &**c), skip, &frame)
                 }
             }
         }
@@ -403,7 +403,6 @@ impl Peers for Routes {
         if !link.has_room() {
             return tracing::warn!(node = %link.name, "cluster link full; a push is dropped");
         }
-        let clients = clients.iter().map(|c| c.to_string()).collect();
         link.send(Item::Push { clients, skip, frame: frame.clone() });
     }
 

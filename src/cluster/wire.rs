@@ -42,7 +42,7 @@ pub enum Item {
     /// The app kicked `client` at `at_ms`: end its sessions opened until then (4115).
     Kick { client: String, at_ms: i64, reason: Option<String> },
     /// A push for the receiver's sessions of `clients`, except `skip`.
-    Push { clients: Vec<String>, skip: Option<u64>, frame: Bytes },
+    Push { clients: Vec<Arc<str>>, skip: Option<u64>, frame: Bytes },
 }
 
 /// A conversation operation forwarded to its owner.

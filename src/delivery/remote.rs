@@ -25,7 +25,6 @@ pub struct RemoteSession {
     /// Its session id (unique among the nodes: the node id is in it).
     pub id: u64,
     pub login: Login,
-    pub opened_ms: i64,
 }
 
 /// The way to the other nodes.

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /` with `Upgrade: websocket` | the IM WebSocket ([`ws`], then [`socket`]) |
 //! | `GET /` | a small JSON status |
-//! | `GET /healthz` | up, and the cluster's members as this node sees them |
+//! | `GET /healthz` | up; sessions here; the cluster's members and routes as this node sees them |
 //! | `GET /v1/route`, `GET /2/route` | server discovery ([`route`]) |
 //! | `GET /1.1/rtm/notifications` | kept notifications, replayed after a reconnect ([`rest`]) |
 //! | `GET /1.1/classes/_ConversationMemberInfo` | member roles of a conversation ([`member_info`]) |
@@ -119,11 +119,11 @@ async fn root(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) 
 }
 
 /// `GET /healthz`: `{status, node, sessions, cluster}`: `sessions` logged in here; `cluster`
-/// is `null` on a single node, else this
-/// node's name and every member it knows with its state (`joining`, `up`, `lost`), address
-/// and since when; `routes`, the nodes its router is linked to (the ones conversations are
-/// placed on, with this one); `sent`, the batches, items and bytes it sent them. (The node-to-node addresses are an operator's business: keep the
-/// cluster port itself off the public network.)
+/// is `null` on a single node, else this node's name and every member it knows with its
+/// state (`joining`, `up`, `lost`), address and since when; `routes`, the nodes its router
+/// is linked to (the ones conversations are placed on, with this one); `sent`, the batches,
+/// items and bytes it sent them. (The node-to-node addresses are an operator's business:
+/// keep the cluster port itself off the public network.)
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let node = &state.node;
     let cluster = node.cluster.get().map(|cluster| {
