@@ -121,7 +121,7 @@ for (const version of [5, 4]) {
         const [gone, left] = onB ? [b, c] : [c, b];
         await gone.kill();
         await bob.call('waitFor', 'event', 'disconnect');
-        await bob.call('waitFor', 'event', 'reconnect', 30000);
+        await bob.call('waitFor', 'event', 'session-reopened', 30000);
         for (let n = 0; n < 3; n++) await alice.call('send', cid, `after ${n}`);
         await bob.call('waitFor', 'received', 6);
         const live = (await bob.call('received')).map((m) => m.text);

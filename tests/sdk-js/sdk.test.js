@@ -243,7 +243,7 @@ for (const version of [5, 4]) {
         await server.stop();
         await bob.call('waitFor', 'event', 'disconnect');
         await server.start();
-        await Promise.all([alice, bob].map((p) => p.call('waitFor', 'event', 'reconnect', 30000)));
+        await Promise.all([alice, bob].map((p) => p.call('waitFor', 'event', 'session-reopened', 30000)));
 
         await alice.call('send', cid, 'after');
         await bob.call('waitFor', 'received', 4);

@@ -212,6 +212,9 @@ const ops = {
 function listen(c, tag) {
   c.on('conflict', ({ reason }) => events.push(`${tag}conflict:${reason}`));
   c.on('close', ({ code }) => events.push(`${tag}close:${code}`));
+  // The client's own `reconnect` comes once its session is open again; the Realtime's
+  // (recorded as `reconnect`) comes as soon as the socket is back, before that.
+  c.on('reconnect', () => events.push(`${tag}session-reopened`));
   c.on('message', (message, conversation) => {
     const got = { id: message.id, cid: conversation.id, from: message.from, text: message.text };
     received.push(tag ? { ...got, to: c.id } : got);
